@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libttshm-reader: read-only access to ttshm segments. Maps read-only, takes
+ * no lock, writes nothing, needs no threads and no liburcu. Every segment is
+ * treated as untrusted input: a bad one gives an error code, never a crash.
+ *
+ * Structs passed out are versioned: the caller sets struct_size to the size
+ * it was compiled with, and the library fills no more than that.
+ */
+#ifndef TTSHM_READER_H
+#define TTSHM_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ttshm/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ttshm_reader ttshm_reader;
+
+/* Writer state as a reader sees it. */
+enum ttshm_writer_state {
+    TTSHM_STATE_NONE = 0,     /* no session recorded (previous summary only) */
+    TTSHM_STATE_ALIVE = 1,    /* the writer process holds the segment */
+    TTSHM_STATE_EXITED = 2,   /* closed cleanly: buffers left are leaks at exit */
+    TTSHM_STATE_DIED = 3,     /* gone without closing: buffers left are stale */
+    TTSHM_STATE_STARTING = 4, /* being (re)initialised right now */
+};
+
+/* "alive", "exited", "died", "starting", "none". */
+TTSHM_API const char *ttshm_state_name(enum ttshm_writer_state state);
+
+/* One segment found by ttshm_list(). */
+struct ttshm_segment_info {
+    uint32_t struct_size;
+    char segment[64];  /* segment name, e.g. "ttshm.u1000.0" (open it with this) */
+    char registry[64]; /* registry name, e.g. "u1000" */
+    uint32_t slot;     /* slot number within the registry */
+};
+
+/* Lists ttshm segments readable by this user, sorted by registry then slot.
+ * registry: NULL for all, else only that registry. Fills at most max entries
+ * of out (may be NULL when max is 0); *found gets the total number seen.
+ * Returns 0 or -TTSHM_E_*. */
+TTSHM_API int ttshm_list(const char *registry, struct ttshm_segment_info *out, size_t max, size_t *found);
+
+/* Opens a segment by name (as listed) read-only and validates it. */
+TTSHM_API int ttshm_reader_open(const char *segment, ttshm_reader **out);
+TTSHM_API void ttshm_reader_close(ttshm_reader *r);
+
+/* Summary of one finished session kept by the writer that took over. */
+struct ttshm_session_summary {
+    uint64_t generation;
+    uint32_t pid;
+    uint32_t state; /* enum ttshm_writer_state: EXITED or DIED; NONE if none */
+    uint64_t started_ns, ended_ns; /* CLOCK_REALTIME; ended_ns 0 when unknown (died) */
+    uint64_t live_count, live_bytes; /* all devices, at its end */
+    uint64_t device_live_count[TTSHM_MAX_DEVICES];
+    uint64_t device_live_bytes[TTSHM_MAX_DEVICES];
+};
+
+struct ttshm_status {
+    uint32_t struct_size;
+    uint32_t state; /* enum ttshm_writer_state */
+    uint64_t generation;
+    uint32_t pid;
+    uint32_t uid;
+    uint64_t instance_id;  /* random per session */
+    uint64_t started_ns;   /* CLOCK_REALTIME */
+    uint64_t ended_ns;     /* CLOCK_REALTIME; 0 unless exited */
+    char registry[64];
+    uint32_t slot;
+    uint32_t abi_major, abi_minor;
+    uint64_t table_slots;      /* slots in the current table */
+    uint64_t migrating_slots;  /* slots of a table being drained (0 if none) */
+    uint64_t dropped_global;   /* events dropped before a device could be named */
+    uint64_t shm_bytes;        /* header + tables mapped by this reader */
+    struct ttshm_session_summary previous; /* state NONE when no previous session */
+};
+
+TTSHM_API int ttshm_reader_status(ttshm_reader *r, struct ttshm_status *st);
+
+/* Counters of one device x type. live_* are derived and never negative. */
+struct ttshm_counters {
+    uint64_t live_bytes, live_count, peak_bytes;
+    uint64_t allocs, frees, alloc_bytes;
+    uint64_t unknown_frees, duplicate_allocs, dropped;
+    uint64_t capacity_bytes; /* 0 when not published */
+    uint32_t capacity_banks;
+    uint32_t reserved;
+};
+
+struct ttshm_stats {
+    uint32_t struct_size;
+    uint32_t device_count; /* 1 + the highest device with any activity or capacity; 0 if none */
+    uint64_t generation;   /* generation the counters belong to */
+    struct ttshm_counters dev[TTSHM_MAX_DEVICES][TTSHM_MEM_TYPE_COUNT];
+};
+
+/* Reads all counters consistently with one generation. */
+TTSHM_API int ttshm_reader_stats(ttshm_reader *r, struct ttshm_stats *st);
+
+/* One live buffer record. */
+struct ttshm_entry {
+    uint32_t device;
+    uint32_t type; /* enum ttshm_mem_type */
+    uint64_t address;
+    uint64_t size;
+    uint64_t tag;
+    uint64_t timestamp_ns; /* CLOCK_MONOTONIC_COARSE at the alloc */
+    uint64_t generation;
+    uint32_t tid;
+    uint32_t reserved;
+};
+
+/* Visits every live entry; stop early by returning non-zero from fn (that value
+ * is returned). Entries are copied out and validated: never torn. */
+typedef int (*ttshm_entry_fn)(const struct ttshm_entry *e, void *ctx);
+TTSHM_API int ttshm_reader_foreach(ttshm_reader *r, ttshm_entry_fn fn, void *ctx);
+
+/* Snapshot of all live entries in a malloc'd array (free() it). */
+TTSHM_API int ttshm_reader_snapshot(ttshm_reader *r, struct ttshm_entry **entries, size_t *count);
+
+/* O(1) expected: the live entry (device, type, address). -TTSHM_E_NOTFOUND if none.
+ * For TTSHM_CB, the most recently found of possibly several. */
+TTSHM_API int ttshm_reader_lookup(ttshm_reader *r, uint32_t device, enum ttshm_mem_type type,
+                        uint64_t address, struct ttshm_entry *out);
+
+/* Half-written slots (left by a writer that died mid-write) skipped by the last
+ * foreach/snapshot after bounded retries. */
+TTSHM_API uint64_t ttshm_reader_skipped(const ttshm_reader *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TTSHM_READER_H */

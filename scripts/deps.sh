@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the build needs on Debian when run as root; otherwise says
+# exactly what to install. Extra packages (e.g. clang for the fuzzer) may be
+# passed as arguments.
+set -euo pipefail
+need=(cmake make gcc g++ pkg-config liburcu-dev libcunit1-dev python3 "$@")
+missing=()
+for p in "${need[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "missing packages: ${missing[*]}" >&2
+    echo "install them with: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+fi
