@@ -30,11 +30,14 @@
 #define TTSHM_ABI_MAJOR    1
 #define TTSHM_ABI_MINOR    0
 
-#define TTSHM_TYPE_SLOTS   8 /* counter blocks per device: 7 types + 1 spare */
-#define TTSHM_MAX_SLOTS    256 /* registry slots (concurrent writers per registry) */
-#define TTSHM_MIN_TABLE    1024u
-#define TTSHM_MAX_TABLE    (1ull << 30) /* slots; 64 GiB of table */
-#define TTSHM_CACHELINE    64
+#define TTSHM_TYPE_SLOTS 8   /* counter blocks per device: 7 types + 1 spare */
+#define TTSHM_MAX_SLOTS  256 /* registry slots (concurrent writers per registry) */
+#define TTSHM_MIN_TABLE  1024u
+#define TTSHM_MAX_TABLE  (1ull << 30) /* slots; 64 GiB of table */
+#define TTSHM_CACHELINE  64
+/* No record is ever stored further than this from its home slot, so every
+ * probe (writer or reader, sane or hostile table) ends within this many steps. */
+#define TTSHM_MAX_PROBE 4096
 
 /* ---- segment state (header.state) ---- */
 enum ttshm_seg_state {
@@ -96,9 +99,9 @@ struct ttshm_header {
     _Atomic uint64_t seq; /* even: stable; odd: identity/table fields changing */
 
     /* Session identity. */
-    _Atomic uint64_t generation;  /* +1 at every takeover; 1 for a new segment */
-    _Atomic uint64_t state;       /* enum ttshm_seg_state */
-    _Atomic uint64_t pid;         /* writer pid (informational; liveness is the lock) */
+    _Atomic uint64_t generation; /* +1 at every takeover; 1 for a new segment */
+    _Atomic uint64_t state;      /* enum ttshm_seg_state */
+    _Atomic uint64_t pid;        /* writer pid (informational; liveness is the lock) */
     _Atomic uint64_t uid;
     _Atomic uint64_t start_ticks; /* /proc/<pid>/stat starttime of the writer */
     _Atomic uint64_t instance_id; /* random per session */
@@ -138,8 +141,8 @@ enum ttshm_slot_state {
     TTSHM_SLOT_TOMB = 3,   /* freed (or moved to the new table) */
     TTSHM_SLOT_MOVING = 4, /* live, being copied to the new table */
 };
-#define TTSHM_CTL_STATE(c)      ((unsigned)((c)&7u))
-#define TTSHM_CTL_NEXT(c, st)   ((((c) >> 3) + 1) << 3 | (uint64_t)(st))
+#define TTSHM_CTL_STATE(c)    ((unsigned)((c)&7u))
+#define TTSHM_CTL_NEXT(c, st) ((((c) >> 3) + 1) << 3 | (uint64_t)(st))
 
 /* One live buffer: one cache line. The fields are read by readers with relaxed
  * loads between two loads of ctl (a per-slot seqlock); `check` is a hash of
@@ -157,12 +160,13 @@ struct ttshm_slot {
 
 #define TTSHM_META(dev, type, tid)                                                                 \
     (((uint64_t)(dev) << 48) | ((uint64_t)(type) << 40) | (uint64_t)(uint32_t)(tid))
-#define TTSHM_META_DEVICE(m) ((uint32_t)((m) >> 48))
-#define TTSHM_META_TYPE(m)   ((uint32_t)(((m) >> 40) & 0xff))
-#define TTSHM_META_TID(m)    ((uint32_t)(m))
+#define TTSHM_META_KEY(m)     ((m)&0xffffff0000000000ull) /* device and type */
+#define TTSHM_META_DEVICE(m)  ((uint32_t)((m) >> 48))
+#define TTSHM_META_TYPE(m)    ((uint32_t)(((m) >> 40) & 0xff))
+#define TTSHM_META_TID(m)     ((uint32_t)(m))
 #define TTSHM_GEN_EPOCH(g, e) (((uint64_t)(uint32_t)(g) << 32) | (uint32_t)(e))
-#define TTSHM_GE_GEN(x)      ((uint32_t)((x) >> 32))
-#define TTSHM_GE_EPOCH(x)    ((uint32_t)(x))
+#define TTSHM_GE_GEN(x)       ((uint32_t)((x) >> 32))
+#define TTSHM_GE_EPOCH(x)     ((uint32_t)(x))
 
 _Static_assert(sizeof(struct ttshm_slot) == 64, "slot is one cache line");
 _Static_assert(sizeof(struct ttshm_table_header) == 64, "table header is one cache line");
@@ -186,8 +190,12 @@ static inline uint64_t ttshm_table_bytes(uint64_t nslots)
 uint64_t ttshm_key_hash(uint32_t device, uint32_t type, uint64_t address);
 
 /* Check word of a slot's fields. */
-uint64_t ttshm_slot_check(uint64_t address, uint64_t size, uint64_t tag, uint64_t ts,
-                          uint64_t meta, uint64_t gen_epoch);
+uint64_t ttshm_slot_check(uint64_t address, uint64_t size, uint64_t tag, uint64_t ts, uint64_t meta,
+                          uint64_t gen_epoch);
+
+/* Live count and bytes of a counter block, derived so they are never negative
+ * (frees are loaded before allocs: see struct ttshm_counter_block). */
+void ttshm_counters_live(const struct ttshm_counter_block *c, uint64_t *count, uint64_t *bytes);
 
 /* Validates the fixed part of a header (magic, ABI, sizes, offsets) against
  * the object size actually mapped. Returns 0 or -TTSHM_E_*. */
@@ -210,7 +218,6 @@ int ttshm_table_object_name(char *buf, size_t len, const char *registry, unsigne
                             uint64_t epoch);
 
 /* Parses "ttshm.<registry>.<slot>" (no leading '/'); 0 on success. */
-int ttshm_parse_header_object_name(const char *name, char *registry, size_t reglen,
-                                   unsigned *slot);
+int ttshm_parse_header_object_name(const char *name, char *registry, size_t reglen, unsigned *slot);
 
 #endif /* TTSHM_LAYOUT_H */

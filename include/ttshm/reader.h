@@ -45,7 +45,8 @@ struct ttshm_segment_info {
  * registry: NULL for all, else only that registry. Fills at most max entries
  * of out (may be NULL when max is 0); *found gets the total number seen.
  * Returns 0 or -TTSHM_E_*. */
-TTSHM_API int ttshm_list(const char *registry, struct ttshm_segment_info *out, size_t max, size_t *found);
+TTSHM_API int ttshm_list(const char *registry, struct ttshm_segment_info *out, size_t max,
+                         size_t *found);
 
 /* Opens a segment by name (as listed) read-only and validates it. */
 TTSHM_API int ttshm_reader_open(const char *segment, ttshm_reader **out);
@@ -55,8 +56,8 @@ TTSHM_API void ttshm_reader_close(ttshm_reader *r);
 struct ttshm_session_summary {
     uint64_t generation;
     uint32_t pid;
-    uint32_t state; /* enum ttshm_writer_state: EXITED or DIED; NONE if none */
-    uint64_t started_ns, ended_ns; /* CLOCK_REALTIME; ended_ns 0 when unknown (died) */
+    uint32_t state;                  /* enum ttshm_writer_state: EXITED or DIED; NONE if none */
+    uint64_t started_ns, ended_ns;   /* CLOCK_REALTIME; ended_ns 0 when unknown (died) */
     uint64_t live_count, live_bytes; /* all devices, at its end */
     uint64_t device_live_count[TTSHM_MAX_DEVICES];
     uint64_t device_live_bytes[TTSHM_MAX_DEVICES];
@@ -68,16 +69,16 @@ struct ttshm_status {
     uint64_t generation;
     uint32_t pid;
     uint32_t uid;
-    uint64_t instance_id;  /* random per session */
-    uint64_t started_ns;   /* CLOCK_REALTIME */
-    uint64_t ended_ns;     /* CLOCK_REALTIME; 0 unless exited */
+    uint64_t instance_id; /* random per session */
+    uint64_t started_ns;  /* CLOCK_REALTIME */
+    uint64_t ended_ns;    /* CLOCK_REALTIME; 0 unless exited */
     char registry[64];
     uint32_t slot;
     uint32_t abi_major, abi_minor;
-    uint64_t table_slots;      /* slots in the current table */
-    uint64_t migrating_slots;  /* slots of a table being drained (0 if none) */
-    uint64_t dropped_global;   /* events dropped before a device could be named */
-    uint64_t shm_bytes;        /* header + tables mapped by this reader */
+    uint64_t table_slots;                  /* slots in the current table */
+    uint64_t migrating_slots;              /* slots of a table being drained (0 if none) */
+    uint64_t dropped_global;               /* events dropped before a device could be named */
+    uint64_t shm_bytes;                    /* header + tables mapped by this reader */
     struct ttshm_session_summary previous; /* state NONE when no previous session */
 };
 
@@ -127,7 +128,7 @@ TTSHM_API int ttshm_reader_snapshot(ttshm_reader *r, struct ttshm_entry **entrie
 /* O(1) expected: the live entry (device, type, address). -TTSHM_E_NOTFOUND if none.
  * For TTSHM_CB, the most recently found of possibly several. */
 TTSHM_API int ttshm_reader_lookup(ttshm_reader *r, uint32_t device, enum ttshm_mem_type type,
-                        uint64_t address, struct ttshm_entry *out);
+                                  uint64_t address, struct ttshm_entry *out);
 
 /* Half-written slots (left by a writer that died mid-write) skipped by the last
  * foreach/snapshot after bounded retries. */

@@ -42,20 +42,20 @@ enum ttshm_mem_type {
 /* Error codes returned (negated) by both libraries; ttshm_strerror() names them. */
 enum ttshm_error {
     TTSHM_OK = 0,
-    TTSHM_E_INVAL = 1,      /* bad argument */
-    TTSHM_E_NOENT = 2,      /* no such segment */
-    TTSHM_E_ACCESS = 3,     /* permission denied, or segment owned by another user */
-    TTSHM_E_NOSPC = 4,      /* /dev/shm has no room */
-    TTSHM_E_NOMEM = 5,      /* out of memory */
-    TTSHM_E_IO = 6,         /* a system call failed */
-    TTSHM_E_BADMAGIC = 7,   /* not a ttshm segment */
-    TTSHM_E_VERSION = 8,    /* incompatible ABI version or word size */
-    TTSHM_E_CORRUPT = 9,    /* sizes, offsets or contents fail validation */
-    TTSHM_E_BUSY = 10,      /* the segment kept changing; try again */
-    TTSHM_E_INSECURE = 11,  /* segment writable by others: refused */
-    TTSHM_E_DISABLED = 12,  /* tracking is off */
-    TTSHM_E_FULL = 13,      /* every registry slot is held by a live writer */
-    TTSHM_E_NOTFOUND = 14,  /* lookup found no live buffer */
+    TTSHM_E_INVAL = 1,     /* bad argument */
+    TTSHM_E_NOENT = 2,     /* no such segment */
+    TTSHM_E_ACCESS = 3,    /* permission denied, or segment owned by another user */
+    TTSHM_E_NOSPC = 4,     /* /dev/shm has no room */
+    TTSHM_E_NOMEM = 5,     /* out of memory */
+    TTSHM_E_IO = 6,        /* a system call failed */
+    TTSHM_E_BADMAGIC = 7,  /* not a ttshm segment */
+    TTSHM_E_VERSION = 8,   /* incompatible ABI version or word size */
+    TTSHM_E_CORRUPT = 9,   /* sizes, offsets or contents fail validation */
+    TTSHM_E_BUSY = 10,     /* the segment kept changing; try again */
+    TTSHM_E_INSECURE = 11, /* segment writable by others: refused */
+    TTSHM_E_DISABLED = 12, /* tracking is off */
+    TTSHM_E_FULL = 13,     /* every registry slot is held by a live writer */
+    TTSHM_E_NOTFOUND = 14, /* lookup found no live buffer */
 };
 
 /* Returns a static, human-readable description of a TTSHM_E_* code (sign ignored). */

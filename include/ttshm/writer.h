@@ -59,12 +59,13 @@ TTSHM_API void ttshm_writer_close(ttshm_writer *w);
  * It is marked "exited" at process exit. */
 TTSHM_API ttshm_writer *ttshm_default_writer(void);
 
-TTSHM_API enum ttshm_result ttshm_record_alloc(ttshm_writer *w, uint32_t device, enum ttshm_mem_type type,
-                                     uint64_t address, uint64_t size, uint64_t tag);
+TTSHM_API enum ttshm_result ttshm_record_alloc(ttshm_writer *w, uint32_t device,
+                                               enum ttshm_mem_type type, uint64_t address,
+                                               uint64_t size, uint64_t tag);
 
 /* Frees the buffer (device, type, address). For TTSHM_CB use ttshm_record_free_cbs. */
-TTSHM_API enum ttshm_result ttshm_record_free(ttshm_writer *w, uint32_t device, enum ttshm_mem_type type,
-                                    uint64_t address);
+TTSHM_API enum ttshm_result ttshm_record_free(ttshm_writer *w, uint32_t device,
+                                              enum ttshm_mem_type type, uint64_t address);
 
 /* Frees every circular buffer of a device (TT-Metal's track_deallocate_cb(device)).
  * O(1): CB records are retired by a per-device epoch. */
@@ -72,8 +73,8 @@ TTSHM_API enum ttshm_result ttshm_record_free_cbs(ttshm_writer *w, uint32_t devi
 
 /* Publishes the capacity of (device, type) so readers can show utilisation. */
 TTSHM_API enum ttshm_result ttshm_publish_capacity(ttshm_writer *w, uint32_t device,
-                                         enum ttshm_mem_type type, uint64_t total_bytes,
-                                         uint32_t banks);
+                                                   enum ttshm_mem_type type, uint64_t total_bytes,
+                                                   uint32_t banks);
 
 /* Name of this writer's segment (e.g. "ttshm.u1000.0"), for logs and tests. */
 TTSHM_API const char *ttshm_writer_segment_name(const ttshm_writer *w);

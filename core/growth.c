@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Online growth (docs/design.md, "Growth"). When the current table is 3/4
+ * used (live records plus tombstones), one thread makes a new table object
+ * and publishes it in the header and in a new view {cur = new, old = previous}.
+ * From then on every recording call moves one chunk of the old table, so the
+ * copy is spread over many calls instead of stalling one. A thread that was
+ * still inserting into the old table through the previous view chases its own
+ * record into the new one (record.c). The thread that finishes the last chunk
+ * publishes {cur = new} and hands the old table to call_rcu, which unmaps it
+ * once no writer thread can be using it.
+ *
+ * RCU (liburcu's urcu-bp flavour: threads register themselves on first use)
+ * protects this process's mappings and views only; readers in other
+ * processes keep their own mappings of an unlinked table, which stay valid.
+ */
+#include <sched.h>
+#include <stdlib.h>
+
+#include "writer_internal.h"
+
+bool ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n, uint64_t limit)
+{
+    uint64_t v =
+        atomic_fetch_add_explicit(&t->used[tid % TTSHM_USED_SHARDS].n, n, memory_order_relaxed) + n;
+    /* Summing the shards costs 16 loads: do it on every check_mask+1-th claim. */
+    if (n == 1 && (v & t->check_mask) != 0)
+        return false;
+    uint64_t total = 0;
+    for (unsigned i = 0; i < TTSHM_USED_SHARDS; i++)
+        total += atomic_load_explicit(&t->used[i].n, memory_order_relaxed);
+    return total > limit;
+}
+
+static uint64_t chunk_count(const struct ttshm_table *t)
+{
+    return (t->nslots + TTSHM_MIGRATE_CHUNK - 1) / TTSHM_MIGRATE_CHUNK;
+}
+
+/* Moves chunk idx; true when it was the last one to finish. */
+static bool move_chunk(struct ttshm_view *v, const struct ttshm_header *h, uint64_t idx,
+                       uint32_t tid)
+{
+    uint64_t claimed =
+        ttshm_table_move(v->old, v->cur, idx * TTSHM_MIGRATE_CHUNK, TTSHM_MIGRATE_CHUNK, h);
+    if (claimed == UINT64_MAX) {
+        /* The new table had no room: the records stay live (and found) in the
+         * old table, which is then never retired; new records may be dropped. */
+        atomic_store_explicit(&v->old->migrate_stuck, 1, memory_order_release);
+        return false;
+    }
+    if (claimed)
+        ttshm_note_used(v->cur, tid, claimed, UINT64_MAX);
+    uint64_t done = atomic_fetch_add_explicit(&v->old->migrate_done, 1, memory_order_acq_rel) + 1;
+    return done == chunk_count(v->old);
+}
+
+uint64_t ttshm_migrate_step(struct ttshm_view *v, const struct ttshm_header *h, uint32_t tid)
+{
+    struct ttshm_table *old = v->old;
+    uint64_t idx = atomic_fetch_add_explicit(&old->migrate_next, 1, memory_order_relaxed);
+    if (idx >= chunk_count(old))
+        return 0;
+    return move_chunk(v, h, idx, tid) ? old->epoch : 0;
+}
+
+static bool finish_migration_locked(struct ttshm_writer *w);
+
+static void free_view_cb(struct rcu_head *head)
+{
+    ttshm_rcu_after_grace_period();
+    free(caa_container_of(head, struct ttshm_view, rcu));
+}
+
+static void free_table_cb(struct rcu_head *head)
+{
+    ttshm_rcu_after_grace_period();
+    ttshm_table_destroy(caa_container_of(head, struct ttshm_table, rcu));
+}
+
+void ttshm_retire_view(struct ttshm_view *v)
+{
+    ttshm_call_rcu(&v->rcu, free_view_cb);
+}
+
+void ttshm_retire_table(struct ttshm_table *t)
+{
+    ttshm_call_rcu(&t->rcu, free_table_cb);
+}
+
+/* Caller holds grow_lock. */
+static void set_tables(struct ttshm_header *h, const struct ttshm_table *cur,
+                       const struct ttshm_table *old)
+{
+    /* Readers copy these between two reads of seq and retry if it moved. */
+    uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed);
+    atomic_store_explicit(&h->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&h->old_epoch, old ? old->epoch : 0, memory_order_relaxed);
+    atomic_store_explicit(&h->old_slots, old ? old->nslots : 0, memory_order_relaxed);
+    atomic_store_explicit(&h->table_epoch, cur->epoch, memory_order_relaxed);
+    atomic_store_explicit(&h->table_slots, cur->nslots, memory_order_relaxed);
+    atomic_store_explicit(&h->seq, seq + 2, memory_order_release);
+}
+
+/* Caller holds grow_lock. Publishes {cur}, and retires the drained table. */
+static void complete_locked(struct ttshm_writer *w, uint64_t old_epoch)
+{
+    struct ttshm_view *v = atomic_load_explicit(&w->view, memory_order_acquire);
+    if (v->old == NULL || v->old->epoch != old_epoch)
+        return; /* completed already */
+    struct ttshm_table *old = v->old;
+    set_tables(w->hdr, v->cur, NULL);
+    atomic_store_explicit(&w->view, v->after, memory_order_seq_cst);
+    ttshm_table_unlink(w, old->epoch);
+    ttshm_retire_view(v);
+    ttshm_retire_table(old);
+}
+
+void ttshm_finish_migration(struct ttshm_writer *w)
+{
+    pthread_mutex_lock(&w->grow_lock);
+    finish_migration_locked(w);
+    pthread_mutex_unlock(&w->grow_lock);
+}
+
+void ttshm_complete_migration(struct ttshm_writer *w, uint64_t old_epoch)
+{
+    pthread_mutex_lock(&w->grow_lock);
+    complete_locked(w, old_epoch);
+    pthread_mutex_unlock(&w->grow_lock);
+}
+
+/* Caller holds grow_lock and is outside any read-side section: moves every
+ * chunk left, waits for the chunks other threads are moving (a few
+ * microseconds each), and completes. False if the migration is stuck. */
+static bool finish_migration_locked(struct ttshm_writer *w)
+{
+    struct ttshm_view *v = atomic_load_explicit(&w->view, memory_order_acquire);
+    if (v->old == NULL)
+        return true;
+    struct ttshm_table *old = v->old;
+    uint64_t n = chunk_count(old);
+    uint64_t idx;
+    ttshm_rcu_read_lock();
+    while ((idx = atomic_fetch_add_explicit(&old->migrate_next, 1, memory_order_relaxed)) < n)
+        move_chunk(v, w->hdr, idx, 0);
+    ttshm_rcu_read_unlock();
+    while (atomic_load_explicit(&old->migrate_done, memory_order_acquire) < n) {
+        if (atomic_load_explicit(&old->migrate_stuck, memory_order_acquire))
+            return false;
+        sched_yield(); /* let the threads moving those chunks run */
+    }
+    complete_locked(w, old->epoch);
+    return true;
+}
+
+static uint64_t used_total(struct ttshm_table *t)
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < TTSHM_USED_SHARDS; i++)
+        total += atomic_load_explicit(&t->used[i].n, memory_order_relaxed);
+    return total;
+}
+
+void ttshm_grow(struct ttshm_writer *w, uint64_t full_epoch)
+{
+    if (full_epoch)
+        pthread_mutex_lock(&w->grow_lock);
+    else if (pthread_mutex_trylock(&w->grow_lock) != 0)
+        return; /* another thread is growing; the current table still has room */
+    if (atomic_load_explicit(&w->closed, memory_order_relaxed) || !finish_migration_locked(w))
+        goto out;
+    struct ttshm_view *v = atomic_load_explicit(&w->view, memory_order_acquire);
+    struct ttshm_table *cur = v->cur;
+    if (full_epoch ? cur->epoch != full_epoch : used_total(cur) <= TTSHM_GROW_AT(cur->nslots))
+        goto out; /* someone grew it while we waited */
+    if (w->grow_failed && !full_epoch)
+        goto out;
+
+    /* Size the new table so live records fill at most 3/8 of it. */
+    uint64_t live_bytes, live = ttshm_live_total(w->hdr, &live_bytes);
+    uint64_t nslots = cur->nslots;
+    while (live * 8 > nslots * 3 && nslots < TTSHM_MAX_TABLE)
+        nslots <<= 1;
+
+    struct ttshm_table *nt;
+    struct ttshm_view *mig = calloc(1, sizeof *mig), *done = calloc(1, sizeof *done);
+    int rc = (mig && done) ? ttshm_table_create(w, nslots, &nt) : -TTSHM_E_NOMEM;
+    if (rc != 0) {
+        free(mig);
+        free(done);
+        w->grow_failed = true;
+        ttshm_report(w, "cannot grow the table to %llu slots: %s; new records may be dropped",
+                     (unsigned long long)nslots, ttshm_strerror(rc));
+        goto out;
+    }
+    w->grow_failed = false;
+    *mig = (struct ttshm_view){.cur = nt, .old = cur, .after = done};
+    *done = (struct ttshm_view){.cur = nt};
+    set_tables(w->hdr, nt, cur);
+    /* seq_cst, against the claims of threads still on the previous view:
+     * each such claim is either seen by the migration or sees this view. */
+    atomic_store_explicit(&w->view, mig, memory_order_seq_cst);
+    ttshm_retire_view(v);
+out:
+    pthread_mutex_unlock(&w->grow_lock);
+}

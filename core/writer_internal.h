@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The writer's private state: process memory only, never in the segment. */
+#ifndef TTSHM_WRITER_INTERNAL_H
+#define TTSHM_WRITER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "layout.h"
+#include "rcu.h"
+#include "ttshm/writer.h"
+
+#define TTSHM_USED_SHARDS 16
+/* Slots moved from the old table to the new one per recording call. */
+#define TTSHM_MIGRATE_CHUNK 32
+
+/* A mapped table object. */
+struct ttshm_table {
+    struct rcu_head rcu; /* unmapped after a grace period (call_rcu) */
+    struct ttshm_table_header *hdr;
+    struct ttshm_slot *slots;
+    uint64_t nslots;
+    uint64_t mask;
+    uint64_t epoch;
+    size_t map_bytes;
+    uint64_t check_mask; /* how often a used-shard increment re-sums the shards */
+    /* Claims of never-used slots, sharded by thread to keep the line cold. */
+    struct {
+        alignas(TTSHM_CACHELINE) _Atomic uint64_t n;
+    } used[TTSHM_USED_SHARDS];
+    /* Migration, when this table is being drained: */
+    alignas(TTSHM_CACHELINE) _Atomic uint64_t migrate_next; /* next chunk to claim */
+    _Atomic uint64_t migrate_done;                          /* chunks finished */
+    _Atomic int migrate_stuck;                              /* the new table had no room */
+};
+
+/* What a recording call works on: immutable once published, swapped whole under
+ * RCU. `old` is non-NULL while its live entries are being moved into `cur`. */
+struct ttshm_view {
+    struct ttshm_table *cur;
+    struct ttshm_table *old;
+    struct ttshm_view *after; /* {cur, NULL}, published when `old` is drained */
+    struct rcu_head rcu;      /* freed after a grace period */
+};
+
+struct ttshm_writer {
+    struct ttshm_header *hdr;
+    size_t hdr_bytes;
+    int fd; /* the header object; holds the OFD lock that says "alive" */
+    char registry[TTSHM_NAME_MAX + 1];
+    unsigned slot;
+    char segment[128]; /* without the leading '/' */
+    uint64_t generation;
+    uint64_t instance_id;
+    uint32_t mode;
+    bool report_errors;
+
+    _Atomic(struct ttshm_view *) view;
+    _Atomic int closed;   /* recording calls return TTSHM_OFF */
+    _Atomic int reported; /* one stderr report per writer */
+
+    /* Serialises growth, migration completion and close. */
+    pthread_mutex_t grow_lock;
+    uint64_t next_epoch;
+    bool grow_failed;
+
+    struct ttshm_writer *list_next; /* all writers of the process, for fork */
+};
+
+/* writer.c */
+void ttshm_mark_exited(struct ttshm_writer *w);
+void ttshm_forget_thread_id(void); /* record.c: after fork */
+void ttshm_report(struct ttshm_writer *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int ttshm_table_create(struct ttshm_writer *w, uint64_t nslots, struct ttshm_table **out);
+void ttshm_table_destroy(struct ttshm_table *t);
+void ttshm_table_unlink(struct ttshm_writer *w, uint64_t epoch);
+
+/* table.c: the slot protocol on one table. */
+struct ttshm_record {
+    uint64_t address, size, tag, timestamp_ns, meta, gen_epoch;
+};
+enum ttshm_probe {
+    TTSHM_PROBE_DONE = 0,     /* claimed a free slot / found and removed */
+    TTSHM_PROBE_ABSENT = 1,   /* no such key */
+    TTSHM_PROBE_FULL = 2,     /* no free slot within TTSHM_MAX_PROBE */
+    TTSHM_PROBE_REPLACED = 3, /* claim found the key live and took its slot */
+};
+struct ttshm_claim {
+    struct ttshm_slot *slot;
+    uint64_t busy_ctl; /* ctl value the claim stored (state BUSY) */
+    uint64_t old_size; /* REPLACED: size of the record taken over */
+    bool was_empty;    /* the slot had never been used */
+};
+/* Claims a slot for rec (state BUSY): with dedup (non-CB types), the slot of a
+ * live record with the same key is taken over (REPLACED). Stale CB records
+ * are reclaimed. The caller updates counters, then calls ttshm_slot_publish. */
+enum ttshm_probe ttshm_table_claim(struct ttshm_table *t, const struct ttshm_record *rec,
+                                   uint64_t hash, bool dedup, const struct ttshm_header *h,
+                                   struct ttshm_claim *out);
+void ttshm_slot_publish(const struct ttshm_claim *c, const struct ttshm_record *rec);
+/* Removes the live record with meta's key and address; its size in *size.
+ * In a table being drained, waits out a concurrent move of that very record. */
+enum ttshm_probe ttshm_table_remove(struct ttshm_table *t, uint64_t meta, uint64_t address,
+                                    uint64_t hash, const struct ttshm_header *h, uint64_t *size);
+enum ttshm_move {
+    TTSHM_MOVE_NONE = 0,     /* nothing live to move */
+    TTSHM_MOVE_DONE = 1,     /* moved */
+    TTSHM_MOVE_REPLACED = 2, /* moved over a live record of the same key (dedup) */
+    TTSHM_MOVE_FULL = 3,     /* `to` had no room: the record stays live where it was */
+};
+struct ttshm_move_out {
+    struct ttshm_slot *slot; /* where the copy went */
+    uint64_t old_size;       /* REPLACED: size of the record overwritten */
+    bool claimed_empty;      /* the copy took a never-used slot */
+};
+/* Moves one live record to `to`: LIVE -> MOVING, copy published, -> TOMB. */
+enum ttshm_move ttshm_slot_move(struct ttshm_slot *s, struct ttshm_table *to,
+                                const struct ttshm_header *h, bool dedup,
+                                struct ttshm_move_out *out);
+/* Moves the live records of slots [first, first+count) of `from` into `to`.
+ * Returns the number of never-used slots claimed in `to`, or UINT64_MAX if
+ * `to` had no room (the record stays live in `from`). */
+uint64_t ttshm_table_move(struct ttshm_table *from, struct ttshm_table *to, uint64_t first,
+                          uint64_t count, const struct ttshm_header *h);
+
+/* growth.c */
+/* Counts n claims of never-used slots; true when the table's used slots
+ * (checked every check_mask+1 claims) exceed limit. */
+bool ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n, uint64_t limit);
+/* Growth thresholds, in used slots: grow at 3/4; while a migration into the
+ * table is still running, new records stop at 1/2 (the callers help finish
+ * it) so the records still to move always find room. */
+#define TTSHM_GROW_AT(nslots)      ((nslots) / 4 * 3)
+#define TTSHM_MIGRATING_AT(nslots) ((nslots) / 2)
+/* Moves all chunks left and waits for the migration to complete. */
+void ttshm_finish_migration(struct ttshm_writer *w);
+/* Moves one chunk of v->old; returns v->old's epoch if that finished the
+ * migration (the caller then calls ttshm_complete_migration), else 0. */
+uint64_t ttshm_migrate_step(struct ttshm_view *v, const struct ttshm_header *h, uint32_t tid);
+void ttshm_complete_migration(struct ttshm_writer *w, uint64_t old_epoch);
+/* Grows (or cleans) the current table. Called outside an RCU read-side
+ * section. full_epoch 0: only if still needed, and not if another thread is
+ * at it; else the epoch of a table found full: wait, and grow it if current. */
+void ttshm_grow(struct ttshm_writer *w, uint64_t full_epoch);
+/* Frees a view / a table after a grace period (call_rcu). */
+void ttshm_retire_view(struct ttshm_view *v);
+void ttshm_retire_table(struct ttshm_table *t);
+
+/* Live records of a header, summed from the counters; bytes in *bytes. */
+uint64_t ttshm_live_total(const struct ttshm_header *h, uint64_t *bytes);
+
+#endif

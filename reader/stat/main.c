@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tt-shm-stat: what the ttshm writers of this machine have allocated, read
+ * from shared memory through libttshm-reader (read-only, no lock, no server).
+ *
+ * One refresh = collect (collect.c) + render in the chosen format (out_*.c)
+ * into memory, then one write: to stdout, or atomically to --textfile. A
+ * frame rendered whole before it is written never flickers in watch mode.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "stat.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void render(FILE *out, const struct stat_options *o, const struct stat_model *m)
+{
+    switch (o->format) {
+    case FMT_TEXT:
+        stat_output_text(out, o, m);
+        break;
+    case FMT_JSON:
+        stat_output_json(out, o, m);
+        break;
+    case FMT_CSV:
+        stat_output_csv(out, o, m);
+        break;
+    case FMT_PROM:
+        stat_output_prometheus(out, o, m);
+        break;
+    }
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR && !interrupted)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* One refresh. clear: redraw a terminal screen (watch mode on a tty). */
+static int frame(const struct stat_options *o, bool clear)
+{
+    struct stat_model m;
+    int rc = stat_collect(o, &m);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    if (out == NULL) {
+        stat_model_free(&m);
+        fputs("tt-shm-stat: out of memory\n", stderr);
+        return STAT_EXIT_NOTHING;
+    }
+    if (clear) {
+        char t[32];
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        fprintf(out, "\033[H\033[2J%stt-shm-stat: every %gs, %s (Ctrl-C to quit)%s\n\n",
+                color(o, C_DIM), o->interval_s,
+                fmt_time(t, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec),
+                color(o, C_RESET));
+    }
+    render(out, o, &m);
+    if (m.nseg == 0 && !m.bad && o->format != FMT_TEXT)
+        fprintf(stderr, "tt-shm-stat: no ttshm segments found%s%s\n",
+                o->name ? " in registry " : "", o->name ? o->name : "");
+    stat_model_free(&m);
+    if (fclose(out) != 0) {
+        free(buf);
+        fputs("tt-shm-stat: out of memory\n", stderr);
+        return STAT_EXIT_NOTHING;
+    }
+    if (o->textfile != NULL) {
+        if (stat_write_atomic(o->textfile, buf, len) != 0 && rc == STAT_EXIT_OK)
+            rc = STAT_EXIT_NOTHING;
+    } else {
+        write_all(STDOUT_FILENO, buf, len);
+    }
+    free(buf);
+    return rc;
+}
+
+static void nap(double seconds)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)seconds;
+    ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+    /* A signal ends the nap early: nanosleep returns EINTR and we check. */
+    nanosleep(&ts, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    struct stat_options o;
+    stat_parse_options(argc, argv, &o);
+
+    bool tty = isatty(STDOUT_FILENO);
+    /* A refreshing view belongs on a terminal. Piped, one frame is what a
+     * script wants, unless it asked for N frames (-c) or feeds a textfile. */
+    bool loop = o.watch && (tty || o.count > 0 || o.textfile != NULL);
+    bool clear = loop && tty && o.textfile == NULL && o.format == FMT_TEXT;
+    if (!loop)
+        return frame(&o, false);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int rc = STAT_EXIT_OK;
+    for (uint64_t i = 0; !interrupted; i++) {
+        rc = frame(&o, clear);
+        if (o.count && i + 1 >= o.count)
+            break;
+        if (!clear && o.textfile == NULL && o.format == FMT_TEXT)
+            write_all(STDOUT_FILENO, "\n", 1); /* frames appended to a pipe stay apart */
+        nap(o.interval_s);
+    }
+    return rc;
+}

@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Human output: the summary tables, the buffers, leaks and list views. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stat.h"
+
+/* ---- a small aligned-columns table ---- */
+
+#define TBL_MAX_COLS 12
+
+struct cell {
+    char text[72];         /* a segment name (63 bytes at most) fits */
+    enum stat_color color; /* C_RESET: none */
+};
+
+struct table {
+    unsigned ncols;
+    const char *const *head;
+    const char *right; /* 'r' per right-aligned column */
+    struct cell *cells;
+    size_t nrows, cap;
+};
+
+static void tbl_init(struct table *t, const char *const *head, const char *right)
+{
+    memset(t, 0, sizeof *t);
+    while (head[t->ncols] != NULL && t->ncols < TBL_MAX_COLS)
+        t->ncols++;
+    t->head = head;
+    t->right = right;
+}
+
+/* A new row; NULL when out of memory (the row is then left out). */
+static struct cell *tbl_row(struct table *t)
+{
+    if (t->nrows == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 32;
+        struct cell *c = realloc(t->cells, cap * t->ncols * sizeof *c);
+        if (c == NULL)
+            return NULL;
+        t->cells = c;
+        t->cap = cap;
+    }
+    struct cell *row = &t->cells[t->nrows++ * t->ncols];
+    memset(row, 0, t->ncols * sizeof *row);
+    return row;
+}
+
+static void tbl_print(FILE *out, const struct stat_options *o, struct table *t, const char *indent)
+{
+    size_t width[TBL_MAX_COLS];
+    for (unsigned c = 0; c < t->ncols; c++)
+        width[c] = strlen(t->head[c]);
+    for (size_t r = 0; r < t->nrows; r++)
+        for (unsigned c = 0; c < t->ncols; c++) {
+            size_t n = strlen(t->cells[r * t->ncols + c].text);
+            if (n > width[c])
+                width[c] = n;
+        }
+    fprintf(out, "%s%s", indent, color(o, C_BOLD));
+    for (unsigned c = 0; c < t->ncols; c++) {
+        bool last = c + 1 == t->ncols;
+        if (t->right[c] == 'r')
+            fprintf(out, "%*s%s", (int)width[c], t->head[c], last ? "" : "  ");
+        else
+            fprintf(out, "%-*s%s", last ? 0 : (int)width[c], t->head[c], last ? "" : "  ");
+    }
+    fprintf(out, "%s\n", color(o, C_RESET));
+    for (size_t r = 0; r < t->nrows; r++) {
+        fputs(indent, out);
+        for (unsigned c = 0; c < t->ncols; c++) {
+            const struct cell *x = &t->cells[r * t->ncols + c];
+            bool last = c + 1 == t->ncols;
+            const char *on = x->color != C_RESET ? color(o, x->color) : "";
+            const char *off = x->color != C_RESET ? color(o, C_RESET) : "";
+            if (t->right[c] == 'r')
+                fprintf(out, "%s%*s%s%s", on, (int)width[c], x->text, off, last ? "" : "  ");
+            else
+                fprintf(out, "%s%-*s%s%s", on, last ? 0 : (int)width[c], x->text, off,
+                        last ? "" : "  ");
+        }
+        fputc('\n', out);
+    }
+    free(t->cells);
+    t->cells = NULL;
+    t->nrows = t->cap = 0;
+}
+
+/* ---- counters tables ---- */
+
+static void capacity_cell(struct cell *c, const struct ttshm_counters *x)
+{
+    if (x->capacity_bytes == 0) {
+        snprintf(c->text, sizeof c->text, "-");
+        return;
+    }
+    char cap[32];
+    double pct = 100.0 * (double)x->live_bytes / (double)x->capacity_bytes;
+    snprintf(c->text, sizeof c->text, "%.1f%% of %s", pct, fmt_bytes(cap, x->capacity_bytes));
+    c->color = pct >= 90.0 ? C_RED : pct >= 75.0 ? C_YELLOW : C_RESET;
+}
+
+static void counters_table(FILE *out, const struct stat_options *o, unsigned ndev,
+                           const struct ttshm_counters (*dev)[TTSHM_MEM_TYPE_COUNT])
+{
+    static const char *const head[] = {"DEV",    "TYPE",  "LIVE",          "BUFFERS",      "PEAK",
+                                       "ALLOCS", "FREES", "UNKNOWN FREES", "CAPACITY USE", NULL};
+    struct table t;
+    tbl_init(&t, head, "rlrrrrrrl");
+    for (unsigned d = 0; d < ndev && d < TTSHM_MAX_DEVICES; d++) {
+        if (!stat_device_selected(o, d))
+            continue;
+        for (unsigned ty = 0; ty < TTSHM_MEM_TYPE_COUNT; ty++) {
+            const struct ttshm_counters *x = &dev[d][ty];
+            if (!stat_type_selected(o, ty) || !stat_counters_active(x))
+                continue;
+            struct cell *row = tbl_row(&t);
+            if (row == NULL)
+                break;
+            snprintf(row[0].text, sizeof row[0].text, "%u", d);
+            snprintf(row[1].text, sizeof row[1].text, "%s", ttshm_mem_type_name(ty));
+            fmt_bytes(row[2].text, x->live_bytes);
+            fmt_count(row[3].text, x->live_count);
+            fmt_bytes(row[4].text, x->peak_bytes);
+            fmt_count(row[5].text, x->allocs);
+            fmt_count(row[6].text, x->frees);
+            fmt_count(row[7].text, x->unknown_frees);
+            if (x->unknown_frees)
+                row[7].color = C_YELLOW;
+            capacity_cell(&row[8], x);
+        }
+    }
+    if (t.nrows == 0) {
+        fputs("  (no activity on the selected devices and types)\n", out);
+        free(t.cells);
+        return;
+    }
+    tbl_print(out, o, &t, "  ");
+}
+
+static const char *state_text(const struct stat_options *o, uint32_t state, char buf[64])
+{
+    snprintf(buf, 64, "%s%s%s", color(o, state_color(state)),
+             ttshm_state_name((enum ttshm_writer_state)state), color(o, C_RESET));
+    return buf;
+}
+
+/* "ttshm.x.0  pid 42  alive  generation 3  started ... (up 1m02s)" */
+static void segment_header(FILE *out, const struct stat_options *o, const struct stat_model *m,
+                           const struct stat_segment *s)
+{
+    char st[64], t[32], d[32];
+    const struct ttshm_status *x = &s->st;
+    fprintf(out, "%s%s%s  pid %" PRIu32 "  %s  generation %" PRIu64, color(o, C_BOLD),
+            s->info.segment, color(o, C_RESET), x->pid, state_text(o, x->state, st), x->generation);
+    if (x->state == TTSHM_STATE_EXITED && x->ended_ns >= x->started_ns && x->ended_ns != 0)
+        fprintf(out, "  started %s, exited after %s", fmt_time(t, x->started_ns),
+                fmt_duration(d, x->ended_ns - x->started_ns));
+    else if (x->started_ns && m->now_real_ns >= x->started_ns && x->state == TTSHM_STATE_ALIVE)
+        fprintf(out, "  started %s (up %s)", fmt_time(t, x->started_ns),
+                fmt_duration(d, m->now_real_ns - x->started_ns));
+    else
+        fprintf(out, "  started %s", fmt_time(t, x->started_ns));
+    fputc('\n', out);
+}
+
+static void previous_line(FILE *out, const struct stat_options *o, const struct stat_segment *s,
+                          const char *indent)
+{
+    const struct ttshm_session_summary *p = &s->st.previous;
+    if (p->state == TTSHM_STATE_NONE)
+        return;
+    char st[64], n[32], b[32];
+    fprintf(out, "%sprevious session: generation %" PRIu64 ", pid %" PRIu32 ", %s", indent,
+            p->generation, p->pid, state_text(o, p->state, st));
+    if (p->live_count == 0)
+        fputs(", nothing left live\n", out);
+    else
+        fprintf(out, ", left %s buffers (%s) live: %s\n", fmt_count(n, p->live_count),
+                fmt_bytes(b, p->live_bytes),
+                p->state == TTSHM_STATE_DIED ? "stale, not leaks" : "leaks at exit");
+}
+
+static void segment_notes(FILE *out, const struct stat_options *o, const struct stat_segment *s)
+{
+    uint64_t live, bytes, dup = 0, dropped = s->st.dropped_global;
+    char n[32], b[32];
+    stat_segment_live(o, s, &live, &bytes);
+    if (s->st.state == TTSHM_STATE_EXITED && live > 0)
+        fprintf(out, "  %s%s buffers (%s) leaked at exit%s: see tt-shm-stat --leaks\n",
+                color(o, C_YELLOW), fmt_count(n, live), fmt_bytes(b, bytes), color(o, C_RESET));
+    else if (s->st.state == TTSHM_STATE_DIED && live > 0)
+        fprintf(out, "  %s%s buffers (%s) stale%s: the writer died without closing; not leaks\n",
+                color(o, C_RED), fmt_count(n, live), fmt_bytes(b, bytes), color(o, C_RESET));
+    for (unsigned d = 0; d < s->stats.device_count && d < TTSHM_MAX_DEVICES; d++)
+        for (unsigned t = 0; t < TTSHM_MEM_TYPE_COUNT; t++) {
+            dup += s->stats.dev[d][t].duplicate_allocs;
+            dropped += s->stats.dev[d][t].dropped;
+        }
+    if (dup || dropped || s->skipped)
+        fprintf(out,
+                "  note: %" PRIu64 " duplicate allocs, %" PRIu64 " dropped events, %" PRIu64
+                " half-written entries skipped\n",
+                dup, dropped, s->skipped);
+}
+
+static void summary_view(FILE *out, const struct stat_options *o, const struct stat_model *m)
+{
+    for (size_t i = 0; i < m->nseg; i++) {
+        const struct stat_segment *s = &m->seg[i];
+        segment_header(out, o, m, s);
+        previous_line(out, o, s, "  ");
+        segment_notes(out, o, s);
+        counters_table(out, o, s->stats.device_count,
+                       (const struct ttshm_counters(*)[TTSHM_MEM_TYPE_COUNT])s->stats.dev);
+        fputc('\n', out);
+    }
+    if (m->live_writers == 0) {
+        fputs("No live writer: no per-device totals.\n", out);
+        return;
+    }
+    fprintf(out, "%sAll live writers (%u), per device%s\n", color(o, C_BOLD), m->live_writers,
+            color(o, C_RESET));
+    counters_table(out, o, TTSHM_MAX_DEVICES,
+                   (const struct ttshm_counters(*)[TTSHM_MEM_TYPE_COUNT])m->totals);
+}
+
+/* ---- buffers ---- */
+
+static const char *sort_text(enum stat_sort s)
+{
+    return s == SORT_SIZE ? "largest first" : s == SORT_AGE ? "oldest first" : "by address";
+}
+
+static void buffer_cells(struct cell *row, const struct stat_model *m, const struct stat_row *r)
+{
+    const struct ttshm_entry *e = r->e;
+    snprintf(row[0].text, sizeof row[0].text, "%u", e->device);
+    snprintf(row[1].text, sizeof row[1].text, "%s", ttshm_mem_type_name(e->type));
+    snprintf(row[2].text, sizeof row[2].text, "0x%08" PRIx64, e->address);
+    fmt_bytes(row[3].text, e->size);
+    fmt_duration(row[4].text,
+                 m->now_mono_ns > e->timestamp_ns ? m->now_mono_ns - e->timestamp_ns : 0);
+    snprintf(row[5].text, sizeof row[5].text, "%" PRIu32, e->tid);
+    if (e->tag)
+        snprintf(row[6].text, sizeof row[6].text, "%" PRIu64, e->tag);
+    else
+        snprintf(row[6].text, sizeof row[6].text, "-");
+}
+
+static void buffers_view(FILE *out, const struct stat_options *o, const struct stat_model *m)
+{
+    static const char *const head[] = {"PID", "DEV", "TYPE", "ADDRESS", "SIZE",
+                                       "AGE", "TID", "TAG",  "STATUS",  NULL};
+    if (m->nrows == 0) {
+        fputs("No buffers.\n", out);
+        return;
+    }
+    struct table t;
+    tbl_init(&t, head, "rrllrrrrl");
+    for (size_t i = 0; i < m->nrows; i++) {
+        struct cell *row = tbl_row(&t);
+        if (row == NULL)
+            break;
+        snprintf(row[0].text, sizeof row[0].text, "%" PRIu32, m->rows[i].seg->st.pid);
+        buffer_cells(row + 1, m, &m->rows[i]);
+        snprintf(row[8].text, sizeof row[8].text, "%s", stat_buffer_status(m->rows[i].seg));
+        row[8].color = state_color(m->rows[i].seg->st.state);
+    }
+    tbl_print(out, o, &t, "");
+    char a[32], b[32];
+    fprintf(out, "%s buffer%s of %s, %s\n", fmt_count(a, m->nrows), m->nrows == 1 ? "" : "s",
+            fmt_count(b, m->nrows_all), sort_text(o->sort));
+}
+
+/* ---- leaks ---- */
+
+static void leak_section(FILE *out, const struct stat_options *o, const struct stat_model *m,
+                         const struct stat_segment *s)
+{
+    static const char *const head[] = {"DEV", "TYPE", "ADDRESS", "SIZE", "AGE", "TID", "TAG", NULL};
+    char n[32], b[32], t[32], st[64];
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < s->nentries; i++)
+        bytes += s->entries[i].size;
+    bool died = s->st.state == TTSHM_STATE_DIED;
+    if (died)
+        fprintf(out, "%sStale buffers (the writer died; not leaks)%s: ", color(o, C_BOLD),
+                color(o, C_RESET));
+    else
+        fprintf(out, "%sLeaks at exit%s: ", color(o, C_BOLD), color(o, C_RESET));
+    fprintf(out, "%s  pid %" PRIu32 "  %s  generation %" PRIu64, s->info.segment, s->st.pid,
+            state_text(o, s->st.state, st), s->st.generation);
+    if (!died)
+        fprintf(out, "  exited %s", fmt_time(t, s->st.ended_ns));
+    fprintf(out, "\n  %s buffer%s, %s\n", fmt_count(n, s->nentries), s->nentries == 1 ? "" : "s",
+            fmt_bytes(b, bytes));
+    if (s->nentries == 0)
+        return;
+    struct table tb;
+    tbl_init(&tb, head, "rllrrrr");
+    size_t shown = 0;
+    for (size_t i = 0; i < m->nrows; i++) {
+        if (m->rows[i].seg != s)
+            continue;
+        struct cell *row = tbl_row(&tb);
+        if (row == NULL)
+            break;
+        buffer_cells(row, m, &m->rows[i]);
+        shown++;
+    }
+    if (shown)
+        tbl_print(out, o, &tb, "  ");
+    else
+        free(tb.cells);
+    if (shown < s->nentries)
+        fprintf(out, "  ... %s more (see --top)\n", fmt_count(n, s->nentries - shown));
+}
+
+static void leaks_view(FILE *out, const struct stat_options *o, const struct stat_model *m)
+{
+    uint64_t leaks = 0, leak_bytes = 0, stale = 0, running = 0;
+    bool any = false;
+    /* Leaks first, then stale buffers: they are different verdicts. */
+    for (int pass = 0; pass < 2; pass++) {
+        uint32_t want = pass == 0 ? TTSHM_STATE_EXITED : TTSHM_STATE_DIED;
+        for (size_t i = 0; i < m->nseg; i++) {
+            const struct stat_segment *s = &m->seg[i];
+            if (s->st.state != want)
+                continue;
+            if (want == TTSHM_STATE_EXITED && s->nentries == 0) {
+                fprintf(out,
+                        "%s  pid %" PRIu32 "  generation %" PRIu64 ": exited cleanly, no leaks\n",
+                        s->info.segment, s->st.pid, s->st.generation);
+                continue;
+            }
+            if (any)
+                fputc('\n', out);
+            leak_section(out, o, m, s);
+            any = true;
+            for (size_t j = 0; j < s->nentries; j++) {
+                if (want == TTSHM_STATE_EXITED) {
+                    leaks++;
+                    leak_bytes += s->entries[j].size;
+                } else {
+                    stale++;
+                }
+            }
+        }
+    }
+    for (size_t i = 0; i < m->nseg; i++) {
+        const struct ttshm_session_summary *p = &m->seg[i].st.previous;
+        char n[32], b[32];
+        if (m->seg[i].st.state == TTSHM_STATE_ALIVE)
+            running++;
+        if (p->state == TTSHM_STATE_NONE || p->live_count == 0)
+            continue;
+        fprintf(out,
+                "%s: earlier session (generation %" PRIu64 ", pid %" PRIu32
+                ") %s with %s buffers (%s) live: %s; details not kept\n",
+                m->seg[i].info.segment, p->generation, p->pid,
+                p->state == TTSHM_STATE_DIED ? "died" : "exited", fmt_count(n, p->live_count),
+                fmt_bytes(b, p->live_bytes), p->state == TTSHM_STATE_DIED ? "stale" : "leaks");
+    }
+    char a[32], b[32];
+    if (any)
+        fputc('\n', out);
+    if (leaks)
+        fprintf(out, "%s%s leaked buffer%s (%s)%s", color(o, C_YELLOW), fmt_count(a, leaks),
+                leaks == 1 ? "" : "s", fmt_bytes(b, leak_bytes), color(o, C_RESET));
+    else
+        fputs("No leaks", out);
+    if (stale)
+        fprintf(out, "; %s stale buffer%s of dead writers (not leaks)", fmt_count(a, stale),
+                stale == 1 ? "" : "s");
+    if (running)
+        fprintf(out, "; %" PRIu64 " writer%s still running (leaks are known at exit)", running,
+                running == 1 ? "" : "s");
+    fputs(".\n", out);
+}
+
+/* ---- segments ---- */
+
+static void list_view(FILE *out, const struct stat_options *o, const struct stat_model *m)
+{
+    static const char *const head[] = {"SEGMENT", "REGISTRY", "SLOT", "PID",      "STATE", "GEN",
+                                       "STARTED", "BUFFERS",  "LIVE", "PREVIOUS", NULL};
+    struct table t;
+    tbl_init(&t, head, "llrrlrlrrl");
+    for (size_t i = 0; i < m->nseg; i++) {
+        const struct stat_segment *s = &m->seg[i];
+        struct cell *row = tbl_row(&t);
+        if (row == NULL)
+            break;
+        uint64_t live, bytes;
+        stat_segment_live(o, s, &live, &bytes);
+        snprintf(row[0].text, sizeof row[0].text, "%s", s->info.segment);
+        snprintf(row[1].text, sizeof row[1].text, "%s", s->info.registry);
+        snprintf(row[2].text, sizeof row[2].text, "%" PRIu32, s->info.slot);
+        snprintf(row[3].text, sizeof row[3].text, "%" PRIu32, s->st.pid);
+        snprintf(row[4].text, sizeof row[4].text, "%s",
+                 ttshm_state_name((enum ttshm_writer_state)s->st.state));
+        row[4].color = state_color(s->st.state);
+        snprintf(row[5].text, sizeof row[5].text, "%" PRIu64, s->st.generation);
+        fmt_time(row[6].text, s->st.started_ns);
+        fmt_count(row[7].text, live);
+        fmt_bytes(row[8].text, bytes);
+        const struct ttshm_session_summary *p = &s->st.previous;
+        if (p->state == TTSHM_STATE_NONE)
+            snprintf(row[9].text, sizeof row[9].text, "-");
+        else
+            snprintf(row[9].text, sizeof row[9].text, "gen %" PRIu64 " pid %" PRIu32 " %s",
+                     p->generation, p->pid, ttshm_state_name((enum ttshm_writer_state)p->state));
+    }
+    tbl_print(out, o, &t, "");
+}
+
+void stat_output_text(FILE *out, const struct stat_options *o, const struct stat_model *m)
+{
+    if (m->nseg == 0) {
+        if (m->bad)
+            return; /* the bad segments have been named on stderr */
+        fprintf(out, "No ttshm segments found%s%s%s.\n", o->name ? " in registry '" : "",
+                o->name ? o->name : "", o->name ? "'" : "");
+        return;
+    }
+    switch (o->view) {
+    case VIEW_SUMMARY:
+        summary_view(out, o, m);
+        break;
+    case VIEW_BUFFERS:
+        buffers_view(out, o, m);
+        break;
+    case VIEW_LEAKS:
+        leaks_view(out, o, m);
+        break;
+    case VIEW_LIST:
+        list_view(out, o, m);
+        break;
+    }
+}

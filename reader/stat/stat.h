@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* tt-shm-stat: declarations shared by its parts (options, collection, outputs). */
+#ifndef TTSHM_STAT_H
+#define TTSHM_STAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ttshm/reader.h"
+
+/* Exit codes, as documented in tt-shm-stat(1). */
+enum {
+    STAT_EXIT_OK = 0,
+    STAT_EXIT_NOTHING = 1, /* no segment matched, or output could not be written */
+    STAT_EXIT_USAGE = 2,
+    STAT_EXIT_BAD = 3, /* a bad or incompatible segment was found */
+};
+
+enum stat_view { VIEW_SUMMARY, VIEW_BUFFERS, VIEW_LEAKS, VIEW_LIST };
+enum stat_format { FMT_TEXT, FMT_JSON, FMT_CSV, FMT_PROM };
+enum stat_sort { SORT_SIZE, SORT_AGE, SORT_ADDRESS };
+
+#define STAT_MAX_PIDS 64
+
+struct stat_options {
+    enum stat_view view;
+    enum stat_format format;
+    enum stat_sort sort;
+    uint64_t top; /* 0: every buffer */
+    uint64_t device_mask;
+    unsigned type_mask;
+    uint32_t pids[STAT_MAX_PIDS];
+    unsigned npids;
+    const char *name; /* registry, or NULL for every registry */
+    bool watch;
+    double interval_s;
+    uint64_t count; /* frames; 0: until interrupted */
+    const char *textfile;
+    bool color;
+};
+
+/* Parses argv into o. Exits 0 after --help/--version and 2 on a usage error. */
+void stat_parse_options(int argc, char **argv, struct stat_options *o);
+
+/* ---- what one refresh collected ---- */
+
+struct stat_segment {
+    struct ttshm_segment_info info;
+    struct ttshm_status st;
+    struct ttshm_stats stats;
+    struct ttshm_entry *entries; /* only when the view needs buffers; filtered */
+    size_t nentries;
+    uint64_t skipped; /* half-written slots the reader gave up on */
+};
+
+/* One buffer of a buffers/leaks view. */
+struct stat_row {
+    const struct stat_segment *seg;
+    const struct ttshm_entry *e;
+};
+
+struct stat_model {
+    struct stat_segment *seg;
+    size_t nseg;
+    /* Per device x type over the live writers (see stat_sum_live()). */
+    struct ttshm_counters totals[TTSHM_MAX_DEVICES][TTSHM_MEM_TYPE_COUNT];
+    unsigned live_writers;
+    struct stat_row *rows; /* the buffers view's rows, sorted and cut to --top */
+    size_t nrows;
+    size_t nrows_all; /* before --top */
+    uint64_t now_mono_ns, now_real_ns;
+    bool bad; /* a segment failed validation: exit 3 */
+};
+
+/* Fills m from the segments selected by o. Returns a STAT_EXIT_* code; the
+ * model holds whatever could be read even when the code is not 0. */
+int stat_collect(const struct stat_options *o, struct stat_model *m);
+void stat_model_free(struct stat_model *m);
+
+bool stat_device_selected(const struct stat_options *o, unsigned device);
+bool stat_type_selected(const struct stat_options *o, unsigned type);
+/* A device x type with any activity or published capacity. */
+bool stat_counters_active(const struct ttshm_counters *c);
+/* Whether a device has an active type among those selected. */
+bool stat_device_active(const struct stat_options *o, const struct ttshm_counters dev[]);
+/* Live buffers and bytes of a segment over the selected devices and types. */
+void stat_segment_live(const struct stat_options *o, const struct stat_segment *s, uint64_t *count,
+                       uint64_t *bytes);
+/* "live", "leaked" or "stale": what a buffer of this segment is. */
+const char *stat_buffer_status(const struct stat_segment *s);
+/* Whether the view shows buffers of this segment. */
+bool stat_segment_has_rows(const struct stat_options *o, const struct stat_segment *s);
+
+/* ---- formatting helpers (units.c) ---- */
+
+/* 1536 -> "1.5 KiB" (IEC units, one decimal). */
+const char *fmt_bytes(char buf[32], uint64_t bytes);
+/* 83416 -> "83,416". */
+const char *fmt_count(char buf[32], uint64_t n);
+/* 95e9 -> "1m35s". */
+const char *fmt_duration(char buf[32], uint64_t ns);
+/* CLOCK_REALTIME ns -> "2026-11-25 21:18:27" (local time). */
+const char *fmt_time(char buf[32], uint64_t realtime_ns);
+/* A valid UTF-8-free JSON string literal of s (quotes included). */
+void json_string(FILE *out, const char *s);
+
+/* ANSI colours; "" when colour is off. */
+enum stat_color { C_RESET, C_BOLD, C_DIM, C_RED, C_GREEN, C_YELLOW };
+const char *color(const struct stat_options *o, enum stat_color c);
+/* Colour of a writer state (alive green, exited yellow, died red). */
+enum stat_color state_color(uint32_t state);
+
+/* ---- outputs: one file per format ---- */
+
+void stat_output_text(FILE *out, const struct stat_options *o, const struct stat_model *m);
+void stat_output_json(FILE *out, const struct stat_options *o, const struct stat_model *m);
+void stat_output_csv(FILE *out, const struct stat_options *o, const struct stat_model *m);
+void stat_output_prometheus(FILE *out, const struct stat_options *o, const struct stat_model *m);
+
+/* Replaces path with data atomically (temp file in the same directory, then
+ * rename). Returns 0, or -1 with a message on stderr. */
+int stat_write_atomic(const char *path, const char *data, size_t len);
+
+#endif

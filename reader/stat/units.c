@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Formatting helpers shared by the outputs: units, times, colours, JSON strings. */
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "stat.h"
+
+const char *fmt_bytes(char buf[32], uint64_t bytes)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        snprintf(buf, 32, "%" PRIu64 " B", bytes);
+        return buf;
+    }
+    double v = (double)bytes;
+    unsigned u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024.0;
+        u++;
+    }
+    /* 1023.96 KiB would print as "1024.0 KiB": move to the next unit instead. */
+    if (v >= 1023.95 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, 32, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+const char *fmt_count(char buf[32], uint64_t n)
+{
+    char digits[24];
+    int len = snprintf(digits, sizeof digits, "%" PRIu64, n);
+    char *p = buf;
+    for (int i = 0; i < len; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            *p++ = ',';
+        *p++ = digits[i];
+    }
+    *p = '\0';
+    return buf;
+}
+
+const char *fmt_duration(char buf[32], uint64_t ns)
+{
+    uint64_t s = ns / 1000000000u;
+    if (ns < 1000000000u)
+        snprintf(buf, 32, "%" PRIu64 "ms", ns / 1000000u);
+    else if (s < 60)
+        snprintf(buf, 32, "%.1fs", (double)ns / 1e9);
+    else if (s < 3600)
+        snprintf(buf, 32, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, 32, "%" PRIu64 "h%02" PRIu64 "m", s / 3600, s / 60 % 60);
+    else
+        snprintf(buf, 32, "%" PRIu64 "d%02" PRIu64 "h", s / 86400, s / 3600 % 24);
+    return buf;
+}
+
+const char *fmt_time(char buf[32], uint64_t realtime_ns)
+{
+    time_t t = (time_t)(realtime_ns / 1000000000u);
+    struct tm tm;
+    if (realtime_ns == 0 || localtime_r(&t, &tm) == NULL ||
+        strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        snprintf(buf, 32, "-");
+    return buf;
+}
+
+void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20 || *p >= 0x7f)
+            fprintf(out, "\\u%04x", *p); /* names are ASCII; never emit invalid UTF-8 */
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+const char *color(const struct stat_options *o, enum stat_color c)
+{
+    static const char *const codes[] = {
+        [C_RESET] = "\033[0m", [C_BOLD] = "\033[1m",   [C_DIM] = "\033[2m",
+        [C_RED] = "\033[31m",  [C_GREEN] = "\033[32m", [C_YELLOW] = "\033[33m",
+    };
+    return o->color ? codes[c] : "";
+}
+
+enum stat_color state_color(uint32_t state)
+{
+    switch (state) {
+    case TTSHM_STATE_ALIVE:
+        return C_GREEN;
+    case TTSHM_STATE_EXITED:
+        return C_YELLOW;
+    case TTSHM_STATE_DIED:
+        return C_RED;
+    default:
+        return C_DIM;
+    }
+}
