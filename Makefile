@@ -28,8 +28,11 @@ bench: build
 asan:
 	@$(MAKE) --no-print-directory test BUILD=build-asan CMAKE_FLAGS="-DTTSHM_SANITIZE=address"
 
+# clang: gcc refuses atomic_thread_fence under -fsanitize=thread.
 tsan:
-	@$(MAKE) --no-print-directory test BUILD=build-tsan CMAKE_FLAGS="-DTTSHM_SANITIZE=thread"
+	@scripts/deps.sh clang libclang-rt-dev
+	@$(MAKE) --no-print-directory test BUILD=build-tsan \
+		CMAKE_FLAGS="-DTTSHM_SANITIZE=thread -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++"
 
 install: build
 	cmake --install $(BUILD)

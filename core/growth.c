@@ -178,10 +178,15 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t full_epoch)
     if (w->grow_failed && !full_epoch)
         goto out;
 
-    /* Size the new table so live records fill at most 3/8 of it. */
+    /* Size the new table so live records fill at most 3/8 of it. A table
+     * that filled up with tombstones rather than records (alloc/free churn)
+     * is cleaned by the copy; it still doubles while records fill more than
+     * 1/8 of it, so churn at a steady live count rehashes ever more rarely. */
     uint64_t live_bytes, live = ttshm_live_total(w->hdr, &live_bytes);
     uint64_t nslots = cur->nslots;
     while (live * 8 > nslots * 3 && nslots < TTSHM_MAX_TABLE)
+        nslots <<= 1;
+    if (nslots == cur->nslots && live * 8 > nslots && nslots < TTSHM_MAX_TABLE)
         nslots <<= 1;
 
     struct ttshm_table *nt;

@@ -12,7 +12,8 @@
 #include "rcu.h"
 #include "writer_internal.h"
 
-static __thread uint32_t tls_tid;
+/* initial-exec: no __tls_get_addr call on the fast path (as LTTng-UST does). */
+static __thread uint32_t tls_tid __attribute__((tls_model("initial-exec")));
 
 void ttshm_forget_thread_id(void)
 {
@@ -128,16 +129,10 @@ static enum ttshm_probe claim(ttshm_writer *w, struct ttshm_view **v,
     return r;
 }
 
-enum ttshm_result ttshm_record_alloc(ttshm_writer *w, uint32_t device, enum ttshm_mem_type type,
-                                     uint64_t address, uint64_t size, uint64_t tag)
+static enum ttshm_result record_alloc(ttshm_writer *w, uint32_t device, enum ttshm_mem_type type,
+                                      uint64_t address, uint64_t size, uint64_t tag)
 {
-    if (off(w))
-        return TTSHM_OFF;
     struct ttshm_header *h = w->hdr;
-    if (device >= TTSHM_MAX_DEVICES || (unsigned)type >= TTSHM_MEM_TYPE_COUNT) {
-        add(&h->dropped_global, 1);
-        return TTSHM_DROPPED;
-    }
     struct ttshm_counter_block *c = &h->counters[device][type];
     const bool is_cb = type == TTSHM_CB;
     const uint32_t tid = thread_id();
@@ -189,16 +184,10 @@ enum ttshm_result ttshm_record_alloc(ttshm_writer *w, uint32_t device, enum ttsh
     return result;
 }
 
-enum ttshm_result ttshm_record_free(ttshm_writer *w, uint32_t device, enum ttshm_mem_type type,
-                                    uint64_t address)
+static enum ttshm_result record_free(ttshm_writer *w, uint32_t device, enum ttshm_mem_type type,
+                                     uint64_t address)
 {
-    if (off(w))
-        return TTSHM_OFF;
     struct ttshm_header *h = w->hdr;
-    if (device >= TTSHM_MAX_DEVICES || (unsigned)type >= TTSHM_MEM_TYPE_COUNT) {
-        add(&h->dropped_global, 1);
-        return TTSHM_DROPPED;
-    }
     struct ttshm_counter_block *c = &h->counters[device][type];
     const uint32_t tid = thread_id();
     uint64_t meta = TTSHM_META(device, type, 0);
@@ -237,6 +226,49 @@ enum ttshm_result ttshm_record_free(ttshm_writer *w, uint32_t device, enum ttshm
     return result;
 }
 
+/* Checks what every recording call checks; false: nothing to record. */
+static inline bool accept(ttshm_writer *w, uint32_t device, unsigned type, enum ttshm_result *res)
+{
+    if (off(w)) {
+        *res = TTSHM_OFF;
+        return false;
+    }
+    if (device >= TTSHM_MAX_DEVICES || type >= TTSHM_MEM_TYPE_COUNT) {
+        add(&w->hdr->dropped_global, 1);
+        *res = TTSHM_DROPPED;
+        return false;
+    }
+    return true;
+}
+
+enum ttshm_result ttshm_record_alloc(ttshm_writer *w, uint32_t device, enum ttshm_mem_type type,
+                                     uint64_t address, uint64_t size, uint64_t tag)
+{
+    enum ttshm_result res;
+    if (!accept(w, device, (unsigned)type, &res))
+        return res;
+    if (__builtin_expect(type != TTSHM_CB, 1))
+        return record_alloc(w, device, type, address, size, tag);
+    pthread_mutex_lock(&w->cb_lock[device]);
+    res = record_alloc(w, device, type, address, size, tag);
+    pthread_mutex_unlock(&w->cb_lock[device]);
+    return res;
+}
+
+enum ttshm_result ttshm_record_free(ttshm_writer *w, uint32_t device, enum ttshm_mem_type type,
+                                    uint64_t address)
+{
+    enum ttshm_result res;
+    if (!accept(w, device, (unsigned)type, &res))
+        return res;
+    if (__builtin_expect(type != TTSHM_CB, 1))
+        return record_free(w, device, type, address);
+    pthread_mutex_lock(&w->cb_lock[device]);
+    res = record_free(w, device, type, address);
+    pthread_mutex_unlock(&w->cb_lock[device]);
+    return res;
+}
+
 enum ttshm_result ttshm_record_free_cbs(ttshm_writer *w, uint32_t device)
 {
     if (off(w))
@@ -248,12 +280,14 @@ enum ttshm_result ttshm_record_free_cbs(ttshm_writer *w, uint32_t device)
     }
     /* Every CB record of the device carries the epoch it was made in: moving
      * the epoch on retires them all at once; their slots are reclaimed lazily. */
+    pthread_mutex_lock(&w->cb_lock[device]);
     atomic_fetch_add_explicit(&h->cb_epoch[device], 1, memory_order_acq_rel);
     struct ttshm_counter_block *c = &h->counters[device][TTSHM_CB];
     uint64_t count, bytes;
     ttshm_counters_live(c, &count, &bytes);
     add(&c->frees, count);
     add(&c->freed_bytes, bytes);
+    pthread_mutex_unlock(&w->cb_lock[device]);
     return TTSHM_RECORDED;
 }
 

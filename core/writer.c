@@ -148,7 +148,8 @@ int ttshm_table_create(struct ttshm_writer *w, uint64_t nslots, struct ttshm_tab
         rc = rc ? rc : errno_code(errno);
         goto fail;
     }
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    /* Populated now, so recording calls never take a page fault on a table. */
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
     if (p == MAP_FAILED) {
         rc = errno_code(errno);
         goto fail;
@@ -237,6 +238,12 @@ static void atfork_child(void)
     ttshm_rcu_after_fork_child();
     for (struct ttshm_writer *w = writers; w; w = w->list_next) {
         atomic_store(&w->closed, 1);
+        /* The mapping references the open file description too, and the OFD
+         * lock lives as long as any reference: drop both. */
+        if (w->hdr != NULL) {
+            munmap(w->hdr, w->hdr_bytes);
+            w->hdr = NULL;
+        }
         if (w->fd >= 0) {
             close(w->fd);
             w->fd = -1;
@@ -417,7 +424,8 @@ static int try_slot(struct ttshm_writer *w, unsigned slot, uint64_t initial_slot
         if (errno != EEXIST)
             return errno_code(errno);
         created = false;
-        fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+        fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+                      0); /* a FIFO must not block us */
         if (fd < 0)
             return errno == ENOENT ? 1 : errno_code(errno);
         struct stat st;
@@ -540,6 +548,8 @@ int ttshm_writer_open(const struct ttshm_writer_config *config, ttshm_writer **o
     w->mode |= 0600;
     w->report_errors = cfg.report_errors != 0;
     pthread_mutex_init(&w->grow_lock, NULL);
+    for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++)
+        pthread_mutex_init(&w->cb_lock[d], NULL);
     uint64_t initial = round_pow2(cfg.initial_slots ? cfg.initial_slots : 16384);
 
     int rc = -TTSHM_E_FULL;
@@ -567,7 +577,7 @@ int ttshm_writer_open(const struct ttshm_writer_config *config, ttshm_writer **o
 void ttshm_mark_exited(ttshm_writer *w)
 {
     atomic_store(&w->closed, 1);
-    if (w->fd < 0)
+    if (w->hdr == NULL)
         return; /* a forked child's copy: the segment is the parent's */
     store(&w->hdr->ended_ns, realtime_ns());
     atomic_store_explicit(&w->hdr->state, TTSHM_SEG_EXITED, memory_order_release);

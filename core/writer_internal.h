@@ -62,6 +62,11 @@ struct ttshm_writer {
     _Atomic int closed;   /* recording calls return TTSHM_OFF */
     _Atomic int reported; /* one stderr report per writer */
 
+    /* Per device: serialises CB records with the free of all CBs, so the
+     * epoch switch and the count of what it frees agree exactly. CB calls
+     * are per program, not per buffer: they can afford an uncontended lock. */
+    pthread_mutex_t cb_lock[TTSHM_MAX_DEVICES];
+
     /* Serialises growth, migration completion and close. */
     pthread_mutex_t grow_lock;
     uint64_t next_epoch;

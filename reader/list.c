@@ -58,7 +58,8 @@ int ttshm_list(const char *registry, struct ttshm_segment_info *out, size_t max,
     }
     closedir(d);
     if (rc == 0) {
-        qsort(all, n, sizeof *all, by_registry_then_slot);
+        if (n > 1)
+            qsort(all, n, sizeof *all, by_registry_then_slot);
         for (size_t i = 0; i < n && i < max; i++)
             out[i] = all[i];
         *found = n;

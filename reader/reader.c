@@ -179,7 +179,7 @@ static int map_table(struct ttshm_reader *r, struct mapped_table *t, uint64_t ep
     int rc = ttshm_table_object_name(name, sizeof name, r->registry, r->slot, epoch);
     if (rc)
         return rc;
-    int fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    int fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
     if (fd < 0)
         return errno == ENOENT ? -TTSHM_E_BUSY : errno_code(errno); /* replaced meanwhile */
     struct stat st;
@@ -256,7 +256,7 @@ int ttshm_reader_open(const char *segment, ttshm_reader **out)
     snprintf(r->segment, sizeof r->segment, "%s", base);
     char name[128];
     snprintf(name, sizeof name, "/%s", base);
-    r->fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    r->fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
     if (r->fd < 0) {
         rc = errno_code(errno);
         goto fail;

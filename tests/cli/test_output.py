@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: Apache-2.0
+"""--textfile replaces its file atomically; --watch refreshes on a terminal and
+is one-shot in a pipe; colour follows the terminal and NO_COLOR."""
+import os
+import pty
+import re
+import select
+import subprocess
+import tempfile
+import threading
+import time
+
+import clitest
+from clitest import Registry, check, eq, run_sim, run_tests, start_sim, stat, stop_sim
+
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+CLEAR = "\x1b[H\x1b[2J"
+
+
+def test_textfile_is_written_atomically():
+    with Registry("tf") as reg, tempfile.TemporaryDirectory() as d:
+        p, steady = start_sim(reg, "--devices", 2, "--events", 3000, "--capacity")
+        path = os.path.join(d, "ttshm.prom")
+        out = stat("--name", reg.name, "--textfile", path)
+        eq(out.returncode, 0, "exit status of --textfile")
+        eq(out.stdout, "", "--textfile prints nothing on stdout")
+        text = open(path).read()
+        check(text.startswith("# HELP ttshm_info") and text.endswith("\n"), "textfile content",
+              text[:200])
+        check('pid="%d"' % steady["pid"] in text, "textfile has the writer", text[:400])
+        eq(os.stat(path).st_mode & 0o777, 0o644, "textfile mode (readable by an exporter)")
+        eq(os.listdir(d), ["ttshm.prom"], "files left in the directory")
+
+        # Refreshing: every write is a new file renamed over the old one, so a
+        # reader holding the old file never sees it change or shrink.
+        old = open(path)
+        # Inode numbers may be reused once a replaced file is gone, so count
+        # changes between reads rather than distinct numbers.
+        changes, torn, stop = [0, None], [], threading.Event()
+
+        def reader():
+            while not stop.is_set():
+                try:
+                    with open(path) as f:
+                        ino = os.fstat(f.fileno()).st_ino
+                        if changes[1] is not None and ino != changes[1]:
+                            changes[0] += 1
+                        changes[1] = ino
+                        t = f.read()
+                except FileNotFoundError:
+                    torn.append("missing")
+                    continue
+                if not (t.startswith("# HELP ttshm_info") and
+                        t.rstrip("\n").split("\n")[-1].startswith("ttshm_capacity_bytes")):
+                    torn.append(t[-100:])
+
+        th = threading.Thread(target=reader)
+        th.start()
+        w = stat("--name", reg.name, "--textfile", path, "-w", "0.1", "-c", "15")
+        stop.set()
+        th.join()
+        eq(w.returncode, 0, "exit status of --textfile -w -c")
+        check(not torn, "a concurrent reader saw %d partial or missing textfiles" % len(torn),
+              torn[:1])
+        check(changes[0] >= 3, "each refresh replaces the file (file changes seen: %d)" %
+              changes[0])
+        eq(old.read(), text, "the replaced file keeps its old content")
+        old.close()
+        eq(sorted(os.listdir(d)), ["ttshm.prom"], "temporary files left behind")
+
+        bad = stat("--name", reg.name, "--textfile", os.path.join(d, "nodir", "x.prom"))
+        eq(bad.returncode, 1, "exit status when the textfile cannot be written")
+        check("--textfile" in bad.stderr, "message for an unwritable textfile", bad.stderr)
+        stop_sim(p)
+
+
+def run_on_pty(args, env_extra=None, timeout=20):
+    """Runs tt-shm-stat with stdout on a pseudo-terminal; returns its output."""
+    master, slave = pty.openpty()
+    env = clitest.clean_env()
+    env["TERM"] = "xterm"
+    if env_extra:
+        env.update(env_extra)
+    p = subprocess.Popen([clitest.STAT] + [str(a) for a in args], stdout=slave,
+                         stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks, deadline = [], time.time() + timeout
+    while time.time() < deadline:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif p.poll() is not None:
+            break
+    os.close(master)
+    p.wait(timeout=5)
+    return p.returncode, b"".join(chunks).decode(errors="replace")
+
+
+def test_watch_refreshes_on_a_terminal_with_colour():
+    with Registry("watch") as reg:
+        run_sim(reg, "--devices", 1, "--events", 500, "--leak", 1)
+        rc, out = run_on_pty(["--name", reg.name, "-w", "0.2", "-c", "3"])
+        eq(rc, 0, "exit status of -w -c 3 on a terminal")
+        eq(out.count(CLEAR), 3, "screen redraws for -c 3")
+        eq(out.count("tt-shm-stat: every 0.2s"), 3, "watch headers")
+        check(SGR.search(out), "colour on a terminal", out[:300])
+
+        rc, out = run_on_pty(["--name", reg.name, "-w", "0.2", "-c", "2"], {"NO_COLOR": "1"})
+        eq(rc, 0, "exit status with NO_COLOR")
+        eq(out.count(CLEAR), 2, "screen redraws with NO_COLOR")
+        eq(SGR.findall(out), [], "colour codes with NO_COLOR set")
+
+        rc, out = run_on_pty(["--name", reg.name])
+        eq(out.count(CLEAR), 0, "a one-shot view does not clear the screen")
+        check(SGR.search(out), "colour in a one-shot view on a terminal", out[:200])
+
+
+def test_watch_is_one_shot_in_a_pipe():
+    with Registry("pipe") as reg:
+        run_sim(reg, "--devices", 1, "--events", 500)
+        t0 = time.time()
+        p = stat("--name", reg.name, "-w", "5")
+        eq(p.returncode, 0, "exit status of -w in a pipe")
+        check(time.time() - t0 < 4, "-w without -c in a pipe returns at once")
+        eq(p.stdout.count("ttshm.%s.0" % reg.name), 1, "frames printed by -w in a pipe")
+        check(CLEAR not in p.stdout and not SGR.search(p.stdout), "no escapes in a pipe")
+
+        p = stat("--name", reg.name, "-w", "0.1", "-c", "3")
+        eq(p.stdout.count("ttshm.%s.0" % reg.name), 3, "frames printed by -c 3 in a pipe")
+
+
+run_tests(globals())
