@@ -19,17 +19,27 @@
 
 #include "writer_internal.h"
 
-bool ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n, uint64_t limit)
+uint64_t ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n)
 {
     uint64_t v =
         atomic_fetch_add_explicit(&t->used[tid % TTSHM_USED_SHARDS].n, n, memory_order_relaxed) + n;
     /* Summing the shards costs 16 loads: do it on every check_mask+1-th claim. */
     if (n == 1 && (v & t->check_mask) != 0)
-        return false;
+        return 0;
     uint64_t total = 0;
     for (unsigned i = 0; i < TTSHM_USED_SHARDS; i++)
         total += atomic_load_explicit(&t->used[i].n, memory_order_relaxed);
-    return total > limit;
+    return total;
+}
+
+uint64_t ttshm_table_size_for(uint64_t live, uint64_t cur_slots)
+{
+    uint64_t nslots = cur_slots;
+    while (live * 8 > nslots * 3 && nslots < TTSHM_MAX_TABLE)
+        nslots <<= 1;
+    if (nslots == cur_slots && live * 8 > nslots && nslots < TTSHM_MAX_TABLE)
+        nslots <<= 1;
+    return nslots;
 }
 
 static uint64_t chunk_count(const struct ttshm_table *t)
@@ -50,7 +60,7 @@ static bool move_chunk(struct ttshm_view *v, const struct ttshm_header *h, uint6
         return false;
     }
     if (claimed)
-        ttshm_note_used(v->cur, tid, claimed, UINT64_MAX);
+        ttshm_note_used(v->cur, tid, claimed);
     uint64_t done = atomic_fetch_add_explicit(&v->old->migrate_done, 1, memory_order_acq_rel) + 1;
     return done == chunk_count(v->old);
 }
@@ -178,23 +188,30 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t full_epoch)
     if (w->grow_failed && !full_epoch)
         goto out;
 
-    /* Size the new table so live records fill at most 3/8 of it. A table
-     * that filled up with tombstones rather than records (alloc/free churn)
-     * is cleaned by the copy; it still doubles while records fill more than
-     * 1/8 of it, so churn at a steady live count rehashes ever more rarely. */
     uint64_t live_bytes, live = ttshm_live_total(w->hdr, &live_bytes);
-    uint64_t nslots = cur->nslots;
-    while (live * 8 > nslots * 3 && nslots < TTSHM_MAX_TABLE)
-        nslots <<= 1;
-    if (nslots == cur->nslots && live * 8 > nslots && nslots < TTSHM_MAX_TABLE)
-        nslots <<= 1;
-
-    struct ttshm_table *nt;
+    uint64_t nslots = ttshm_table_size_for(live, cur->nslots);
+    /* A prepared table will do if records fill at most 7/16 of it. */
+    uint64_t enough = cur->nslots;
+    while (live * 16 > enough * 7 && enough < TTSHM_MAX_TABLE)
+        enough <<= 1;
+    bool pending;
+    struct ttshm_table *nt = ttshm_preparer_take(w, enough, false, &pending);
+    if (nt == NULL && pending) {
+        if (!full_epoch && used_total(cur) <= cur->nslots / 8 * 7)
+            goto out; /* the table still has room: let the preparer finish */
+        nt = ttshm_preparer_take(w, enough, true, &pending);
+    }
     struct ttshm_view *mig = calloc(1, sizeof *mig), *done = calloc(1, sizeof *done);
-    int rc = (mig && done) ? ttshm_table_create(w, nslots, &nt) : -TTSHM_E_NOMEM;
+    int rc = (mig && done) ? 0 : -TTSHM_E_NOMEM;
+    if (rc == 0 && nt == NULL)
+        rc = ttshm_table_create(w, nslots, &nt);
     if (rc != 0) {
         free(mig);
         free(done);
+        if (nt != NULL) {
+            ttshm_table_unlink(w, nt->epoch);
+            ttshm_table_destroy(nt);
+        }
         w->grow_failed = true;
         ttshm_report(w, "cannot grow the table to %llu slots: %s; new records may be dropped",
                      (unsigned long long)nslots, ttshm_strerror(rc));

@@ -119,12 +119,19 @@ static enum ttshm_probe claim(ttshm_writer *w, struct ttshm_view **v,
         r = ttshm_table_claim((*v)->cur, rec, hash, dedup, w->hdr, cl);
     }
     if (cl->was_empty && r == TTSHM_PROBE_DONE) {
-        uint64_t n = (*v)->cur->nslots;
-        bool migrating = (*v)->old != NULL;
-        bool over = ttshm_note_used((*v)->cur, tid, 1,
-                                    migrating ? TTSHM_MIGRATING_AT(n) : TTSHM_GROW_AT(n));
-        a->grow = over && !migrating;
-        a->finish_migration = over && migrating;
+        struct ttshm_table *cur = (*v)->cur;
+        uint64_t used = ttshm_note_used(cur, tid, 1);
+        if (__builtin_expect(used > TTSHM_PREPARE_AT(cur->nslots), 0)) {
+            if ((*v)->old != NULL) {
+                a->finish_migration = used > TTSHM_MIGRATING_AT(cur->nslots);
+            } else if (used > TTSHM_GROW_AT(cur->nslots)) {
+                a->grow = true;
+            } else {
+                /* Records projected at the growth threshold: twice now. */
+                uint64_t bytes, live = ttshm_live_total(w->hdr, &bytes);
+                ttshm_preparer_request(w, cur->epoch, ttshm_table_size_for(live * 2, cur->nslots));
+            }
+        }
     }
     return r;
 }

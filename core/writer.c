@@ -128,7 +128,7 @@ static int reserve(int fd, uint64_t bytes)
 int ttshm_table_create(struct ttshm_writer *w, uint64_t nslots, struct ttshm_table **out)
 {
     char name[128];
-    uint64_t epoch = w->next_epoch;
+    uint64_t epoch = atomic_fetch_add_explicit(&w->next_epoch, 1, memory_order_relaxed);
     int rc = ttshm_table_object_name(name, sizeof name, w->registry, w->slot, epoch);
     if (rc)
         return rc;
@@ -148,13 +148,20 @@ int ttshm_table_create(struct ttshm_writer *w, uint64_t nslots, struct ttshm_tab
         rc = rc ? rc : errno_code(errno);
         goto fail;
     }
-    /* Populated now, so recording calls never take a page fault on a table. */
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         rc = errno_code(errno);
         goto fail;
     }
     close(fd);
+    /* Fault every page in now, so recording calls never take a page fault on
+     * a table. One page at a time rather than MAP_POPULATE, which holds the
+     * process's mmap lock for the whole table and stalls every other fault
+     * of the host meanwhile. The table is not published yet: zeros are what
+     * it holds already. */
+    long page = sysconf(_SC_PAGESIZE);
+    for (size_t off = 0; off < bytes; off += (size_t)page)
+        atomic_store_explicit((_Atomic uint64_t *)((char *)p + off), 0, memory_order_relaxed);
     t->hdr = p;
     t->slots = (struct ttshm_slot *)((char *)p + sizeof(struct ttshm_table_header));
     t->nslots = nslots;
@@ -168,7 +175,6 @@ int ttshm_table_create(struct ttshm_writer *w, uint64_t nslots, struct ttshm_tab
     atomic_store_explicit(&t->hdr->nslots, nslots, memory_order_relaxed);
     atomic_store_explicit(&t->hdr->slot_size, sizeof(struct ttshm_slot), memory_order_relaxed);
     atomic_store_explicit(&t->hdr->magic, TTSHM_TABLE_MAGIC, memory_order_release);
-    w->next_epoch++;
     *out = t;
     return 0;
 fail:
@@ -248,6 +254,7 @@ static void atfork_child(void)
             close(w->fd);
             w->fd = -1;
         }
+        ttshm_preparer_init(w); /* its thread was not forked */
     }
     ttshm_forget_thread_id();
     pthread_mutex_unlock(&writers_lock);
@@ -357,7 +364,7 @@ static int start_session(struct ttshm_writer *w, bool taken_over, uint64_t initi
     }
     w->generation = generation;
     w->instance_id = random_u64();
-    w->next_epoch = 1;
+    atomic_store_explicit(&w->next_epoch, 1, memory_order_relaxed);
 
     struct ttshm_table *t;
     int rc = ttshm_table_create(w, initial_slots, &t);
@@ -550,6 +557,7 @@ int ttshm_writer_open(const struct ttshm_writer_config *config, ttshm_writer **o
     pthread_mutex_init(&w->grow_lock, NULL);
     for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++)
         pthread_mutex_init(&w->cb_lock[d], NULL);
+    ttshm_preparer_init(w);
     uint64_t initial = round_pow2(cfg.initial_slots ? cfg.initial_slots : 16384);
 
     int rc = -TTSHM_E_FULL;
@@ -563,6 +571,7 @@ int ttshm_writer_open(const struct ttshm_writer_config *config, ttshm_writer **o
         if (w->report_errors)
             fprintf(stderr, "ttshm: cannot open a segment in registry \"%s\": %s: tracking off\n",
                     w->registry, ttshm_strerror(rc));
+        ttshm_preparer_stop(w);
         pthread_mutex_destroy(&w->grow_lock);
         free(w);
         return rc;
@@ -588,6 +597,7 @@ void ttshm_writer_close(ttshm_writer *w)
     if (w == NULL)
         return;
     list_remove(w);
+    ttshm_preparer_stop(w);
     pthread_mutex_lock(&w->grow_lock);
     ttshm_mark_exited(w);
     /* The tables stay in /dev/shm: readers list the leaks from them until a

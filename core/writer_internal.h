@@ -46,6 +46,18 @@ struct ttshm_view {
     struct rcu_head rcu;      /* freed after a grace period */
 };
 
+/* prepare.c: the thread that creates the next table ahead of need. */
+struct ttshm_preparer {
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* a request came */
+    pthread_cond_t done; /* a table was made */
+    pthread_t thread;
+    bool started, stop, busy;         /* busy: making a table right now */
+    uint64_t want_slots;              /* the request (0: none) */
+    struct ttshm_table *ready;        /* made, not yet taken */
+    _Atomic uint64_t asked_for_epoch; /* one request per current table */
+};
+
 struct ttshm_writer {
     struct ttshm_header *hdr;
     size_t hdr_bytes;
@@ -69,8 +81,9 @@ struct ttshm_writer {
 
     /* Serialises growth, migration completion and close. */
     pthread_mutex_t grow_lock;
-    uint64_t next_epoch;
+    _Atomic uint64_t next_epoch;
     bool grow_failed;
+    struct ttshm_preparer prep;
 
     struct ttshm_writer *list_next; /* all writers of the process, for fork */
 };
@@ -133,14 +146,19 @@ uint64_t ttshm_table_move(struct ttshm_table *from, struct ttshm_table *to, uint
                           uint64_t count, const struct ttshm_header *h);
 
 /* growth.c */
-/* Counts n claims of never-used slots; true when the table's used slots
- * (checked every check_mask+1 claims) exceed limit. */
-bool ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n, uint64_t limit);
-/* Growth thresholds, in used slots: grow at 3/4; while a migration into the
- * table is still running, new records stop at 1/2 (the callers help finish
- * it) so the records still to move always find room. */
+/* Counts n claims of never-used slots. Every check_mask+1 claims it sums the
+ * shards and returns the table's used slots; otherwise 0. */
+uint64_t ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n);
+/* Thresholds, in used slots: grow at 3/4 (or, while the next table is
+ * still being prepared, at 7/8), and have the next table prepared from 3/8. A new table starts with
+ * records filling at most 7/16 of it; while the migration into it runs, new records stop at 3/8
+ * (the callers help finish it), so the records still to move always find room. */
 #define TTSHM_GROW_AT(nslots)      ((nslots) / 4 * 3)
-#define TTSHM_MIGRATING_AT(nslots) ((nslots) / 2)
+#define TTSHM_PREPARE_AT(nslots)   ((nslots) / 8 * 3)
+#define TTSHM_MIGRATING_AT(nslots) ((nslots) / 8 * 3)
+/* The table size for `live` records: they fill at most 3/8 of it; churn (a
+ * table of tombstones, not records) still doubles while records fill > 1/8. */
+uint64_t ttshm_table_size_for(uint64_t live, uint64_t cur_slots);
 /* Moves all chunks left and waits for the migration to complete. */
 void ttshm_finish_migration(struct ttshm_writer *w);
 /* Moves one chunk of v->old; returns v->old's epoch if that finished the
@@ -154,6 +172,16 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t full_epoch);
 /* Frees a view / a table after a grace period (call_rcu). */
 void ttshm_retire_view(struct ttshm_view *v);
 void ttshm_retire_table(struct ttshm_table *t);
+
+/* prepare.c */
+void ttshm_preparer_init(struct ttshm_writer *w);
+void ttshm_preparer_request(struct ttshm_writer *w, uint64_t cur_epoch, uint64_t nslots);
+/* The prepared table if it has at least min_slots, else NULL; *pending
+ * tells whether the preparer is making one right now. wait: first wait
+ * until it is done. */
+struct ttshm_table *ttshm_preparer_take(struct ttshm_writer *w, uint64_t min_slots, bool wait,
+                                        bool *pending);
+void ttshm_preparer_stop(struct ttshm_writer *w);
 
 /* Live records of a header, summed from the counters; bytes in *bytes. */
 uint64_t ttshm_live_total(const struct ttshm_header *h, uint64_t *bytes);
