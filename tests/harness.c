@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,54 @@ void ttshm_test_unlink_registry(const char *registry)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            char path[512];
+            snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+void ttshm_test_failf(const char *file, unsigned line, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s:%u: FAIL: %s\n", file, line, msg);
+    CU_assertImplementation(CU_FALSE, line, msg, file, "", CU_FALSE);
+}
+
+int ttshm_test_count_objects(const char *registry)
+{
+    char prefix[80];
+    snprintf(prefix, sizeof prefix, "ttshm.%s.", registry);
+    DIR *d = opendir("/dev/shm");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+void ttshm_test_unlink_own_registries(void)
+{
+    char prefix[48];
+    snprintf(prefix, sizeof prefix, "t%ld_", (long)getpid());
+    /* ttshm_test_unlink_registry matches "ttshm.<prefix>." only: do it by hand. */
+    char full[80];
+    snprintf(full, sizeof full, "ttshm.%s", prefix);
+    DIR *d = opendir("/dev/shm");
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, full, strlen(full)) == 0) {
             char path[512];
             snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
             unlink(path);

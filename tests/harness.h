@@ -26,4 +26,17 @@ const char *ttshm_test_registry(char *buf, const char *tag);
 /* Removes every segment of a registry from /dev/shm (test cleanup). */
 void ttshm_test_unlink_registry(const char *registry);
 
+/* Records a CUnit failure with a formatted message (CU_FAIL only takes a
+ * literal) and echoes it on stderr. */
+void ttshm_test_failf(const char *file, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define TTSHM_TEST_FAILF(...) ttshm_test_failf(__FILE__, __LINE__, __VA_ARGS__)
+
+/* Number of objects in /dev/shm whose name starts with "ttshm.<registry>.". */
+int ttshm_test_count_objects(const char *registry);
+
+/* Removes every segment of every registry ttshm_test_registry() made in this
+ * process ("ttshm.t<pid>_*"): cleanup after a test that stopped half-way. */
+void ttshm_test_unlink_own_registries(void);
+
 #endif
