@@ -119,6 +119,8 @@ static void complete_locked(struct ttshm_writer *w, uint64_t old_epoch)
     struct ttshm_view *v = atomic_load_explicit(&w->view, memory_order_acquire);
     if (v->old == NULL || v->old->epoch != old_epoch)
         return; /* completed already */
+    if (atomic_load_explicit(&v->old->migrate_stuck, memory_order_acquire))
+        return; /* records that found no room stay live in it: keep it */
     struct ttshm_table *old = v->old;
     set_tables(w->hdr, v->cur, NULL);
     atomic_store_explicit(&w->view, v->after, memory_order_seq_cst);

@@ -78,8 +78,9 @@ int ttshm_registry_name_valid(const char *name)
     if (n == 0 || n > TTSHM_NAME_MAX)
         return 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (!isalnum(c) && c != '_' && c != '-')
+        char c = name[i]; /* ASCII only, whatever the locale */
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
             return 0;
     }
     return 1;

@@ -3,7 +3,7 @@
  * The table preparer: creates the next table before it is needed, in a
  * thread of its own, so the recording thread that starts a growth only
  * publishes it. Creating a table costs time proportional to its size
- * (posix_fallocate reserves and zeroes its pages, MAP_POPULATE maps them):
+ * (posix_fallocate reserves and zeroes its pages, then every page is faulted in):
  * tens of milliseconds for the tables of a million records.
  *
  * Asked for once per table when it is 3/8 used, the preparer makes a table

@@ -61,14 +61,20 @@ static void raise_peak(struct ttshm_counter_block *c, uint64_t alloc_bytes_now)
  * passed that slot already. The seq_cst claim and view loads make sure one of
  * the two sees the record (docs/design.md, "Growth"). */
 static void chase(ttshm_writer *w, struct ttshm_table *placed, struct ttshm_slot *slot,
-                  struct ttshm_counter_block *c)
+                  struct ttshm_counter_block *c, bool dedup)
 {
     for (;;) {
         struct ttshm_view *now = atomic_load_explicit(&w->view, memory_order_seq_cst);
         if (__builtin_expect(now->cur == placed, 1))
             return;
         struct ttshm_move_out out;
-        enum ttshm_move m = ttshm_slot_move(slot, now->cur, w->hdr, true, &out);
+        enum ttshm_move m = ttshm_slot_move(slot, now->cur, w->hdr, dedup, &out);
+        if (m == TTSHM_MOVE_FULL) {
+            /* No room: the record stays live where it is, and that table is
+             * kept (never retired) so it stays found. */
+            atomic_store_explicit(&placed->migrate_stuck, 1, memory_order_release);
+            return;
+        }
         if (m == TTSHM_MOVE_REPLACED) {
             add(&c->duplicate_allocs, 1);
             add(&c->frees, 1);
@@ -118,7 +124,7 @@ static enum ttshm_probe claim(ttshm_writer *w, struct ttshm_view **v,
         *v = atomic_load_explicit(&w->view, memory_order_acquire);
         r = ttshm_table_claim((*v)->cur, rec, hash, dedup, w->hdr, cl);
     }
-    if (cl->was_empty && r == TTSHM_PROBE_DONE) {
+    if (r == TTSHM_PROBE_DONE && cl->was_empty) {
         struct ttshm_table *cur = (*v)->cur;
         uint64_t used = ttshm_note_used(cur, tid, 1);
         if (__builtin_expect(used > TTSHM_PREPARE_AT(cur->nslots), 0)) {
@@ -185,7 +191,7 @@ static enum ttshm_result record_alloc(ttshm_writer *w, uint32_t device, enum tts
         uint64_t now = atomic_fetch_add_explicit(&c->alloc_bytes, size, memory_order_release);
         raise_peak(c, now + size);
         ttshm_slot_publish(&cl, &rec);
-        chase(w, v->cur, cl.slot, c);
+        chase(w, v->cur, cl.slot, c, !is_cb);
     }
     finish_op(w, v, tid, &after);
     return result;

@@ -372,6 +372,7 @@ static int start_session(struct ttshm_writer *w, bool taken_over, uint64_t initi
         return rc;
     struct ttshm_view *v = calloc(1, sizeof *v);
     if (v == NULL) {
+        ttshm_table_unlink(w, t->epoch);
         ttshm_table_destroy(t);
         return -TTSHM_E_NOMEM;
     }
@@ -588,6 +589,8 @@ void ttshm_mark_exited(ttshm_writer *w)
     atomic_store(&w->closed, 1);
     if (w->hdr == NULL)
         return; /* a forked child's copy: the segment is the parent's */
+    /* Outside seq (a growth may hold it): ended_ns first, then the state with
+     * release; readers load the state with acquire before ended_ns. */
     store(&w->hdr->ended_ns, realtime_ns());
     atomic_store_explicit(&w->hdr->state, TTSHM_SEG_EXITED, memory_order_release);
 }

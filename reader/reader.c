@@ -130,7 +130,7 @@ static int read_identity(struct ttshm_reader *r, struct identity *id)
             continue;
         }
         id->generation = ld(&h->generation);
-        id->state = ld(&h->state);
+        id->state = ld_acq(&h->state); /* set at exit outside seq, after ended_ns */
         id->pid = ld(&h->pid);
         id->uid = ld(&h->uid);
         id->instance_id = ld(&h->instance_id);

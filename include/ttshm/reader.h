@@ -33,7 +33,9 @@ enum ttshm_writer_state {
 /* "alive", "exited", "died", "starting", "none". */
 TTSHM_API const char *ttshm_state_name(enum ttshm_writer_state state);
 
-/* One segment found by ttshm_list(). */
+/* One segment found by ttshm_list(). Unlike the structs below it is an
+ * output array, so its size is fixed for an ABI major; the library sets
+ * struct_size. */
 struct ttshm_segment_info {
     uint32_t struct_size;
     char segment[64];  /* segment name, e.g. "ttshm.u1000.0" (open it with this) */
@@ -126,7 +128,7 @@ TTSHM_API int ttshm_reader_foreach(ttshm_reader *r, ttshm_entry_fn fn, void *ctx
 TTSHM_API int ttshm_reader_snapshot(ttshm_reader *r, struct ttshm_entry **entries, size_t *count);
 
 /* O(1) expected: the live entry (device, type, address). -TTSHM_E_NOTFOUND if none.
- * For TTSHM_CB, the most recently found of possibly several. */
+ * For TTSHM_CB, where several may share an address, the first found. */
 TTSHM_API int ttshm_reader_lookup(ttshm_reader *r, uint32_t device, enum ttshm_mem_type type,
                                   uint64_t address, struct ttshm_entry *out);
 
