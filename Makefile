@@ -3,6 +3,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps build test demo bench asan tsan stress fuzz install format clean
 
@@ -33,6 +34,27 @@ tsan:
 	@scripts/deps.sh clang libclang-rt-dev
 	@$(MAKE) --no-print-directory test BUILD=build-tsan \
 		CMAKE_FLAGS="-DTTSHM_SANITIZE=thread -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++"
+
+# Long reliability runs (docs/reliability.md). `make test` runs short versions.
+# stress: crash/restart torture (1000 SIGKILLs) and 16 writer threads x 10M
+# events against 4 validating reader processes.
+stress: build
+	@cd $(BUILD)/tests && export TTSHM_LONG=1 TTSHM_TEST_BIN_DIR=$(abspath $(BUILD)) && rc=0 && \
+		{ ./torture_restart || rc=1; } && { ./stress_validate || rc=1; } && exit $$rc
+
+# fuzz: the reader's open/validate/iterate path under libFuzzer (clang,
+# ASan+UBSan), seeded with real segments; FUZZ_RUNS executions (CI: a short run).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_RUNS ?= 10000000
+fuzz:
+	@scripts/deps.sh clang libclang-rt-dev
+	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DTTSHM_SANITIZE=address -DTTSHM_FUZZ=ON -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_reader fuzz_seedgen
+	@mkdir -p $(FUZZ_BUILD)/corpus
+	@$(FUZZ_BUILD)/tests/fuzz_seedgen $(FUZZ_BUILD)/corpus >/dev/null
+	$(FUZZ_BUILD)/tests/fuzz_reader -runs=$(FUZZ_RUNS) -timeout=20 -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus
 
 install: build
 	cmake --install $(BUILD)

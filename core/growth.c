@@ -7,8 +7,9 @@
  * copy is spread over many calls instead of stalling one. A thread that was
  * still inserting into the old table through the previous view chases its own
  * record into the new one (record.c). The thread that finishes the last chunk
- * publishes {cur = new} and hands the old table to call_rcu, which unmaps it
- * once no writer thread can be using it.
+ * publishes {cur = new} and hands the old table to the writer's background
+ * thread, which unmaps it after a grace period, once no writer thread can be
+ * using it.
  *
  * RCU (liburcu's urcu-bp flavour: threads register themselves on first use)
  * protects this process's mappings and views only; readers in other
@@ -76,28 +77,6 @@ uint64_t ttshm_migrate_step(struct ttshm_view *v, const struct ttshm_header *h, 
 
 static bool finish_migration_locked(struct ttshm_writer *w);
 
-static void free_view_cb(struct rcu_head *head)
-{
-    ttshm_rcu_after_grace_period();
-    free(caa_container_of(head, struct ttshm_view, rcu));
-}
-
-static void free_table_cb(struct rcu_head *head)
-{
-    ttshm_rcu_after_grace_period();
-    ttshm_table_destroy(caa_container_of(head, struct ttshm_table, rcu));
-}
-
-void ttshm_retire_view(struct ttshm_view *v)
-{
-    ttshm_call_rcu(&v->rcu, free_view_cb);
-}
-
-void ttshm_retire_table(struct ttshm_table *t)
-{
-    ttshm_call_rcu(&t->rcu, free_table_cb);
-}
-
 /* Caller holds grow_lock. */
 static void set_tables(struct ttshm_header *h, const struct ttshm_table *cur,
                        const struct ttshm_table *old)
@@ -125,8 +104,8 @@ static void complete_locked(struct ttshm_writer *w, uint64_t old_epoch)
     set_tables(w->hdr, v->cur, NULL);
     atomic_store_explicit(&w->view, v->after, memory_order_seq_cst);
     ttshm_table_unlink(w, old->epoch);
-    ttshm_retire_view(v);
-    ttshm_retire_table(old);
+    ttshm_retire_view(w, v);
+    ttshm_retire_table(w, old);
 }
 
 void ttshm_finish_migration(struct ttshm_writer *w)
@@ -226,7 +205,7 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t full_epoch)
     /* seq_cst, against the claims of threads still on the previous view:
      * each such claim is either seen by the migration or sees this view. */
     atomic_store_explicit(&w->view, mig, memory_order_seq_cst);
-    ttshm_retire_view(v);
+    ttshm_retire_view(w, v);
 out:
     pthread_mutex_unlock(&w->grow_lock);
 }

@@ -1,59 +1,112 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The table preparer: creates the next table before it is needed, in a
- * thread of its own, so the recording thread that starts a growth only
- * publishes it. Creating a table costs time proportional to its size
- * (posix_fallocate reserves and zeroes its pages, then every page is faulted in):
- * tens of milliseconds for the tables of a million records.
+ * The writer's background thread, started on first need with every signal
+ * blocked. It does the two slow parts of growth so that no recording call
+ * waits for them:
  *
- * Asked for once per table when it is 3/8 used, the preparer makes a table
- * sized for twice the records of the moment. At 3/4 a growth takes it if it
- * is large enough; while it is still being made the table fills on, and at
- * 7/8 the growing thread waits for it; if it falls short the growing thread
- * creates a table itself, as it would without a preparer.
+ * - It prepares the next table. Creating one costs time proportional to its
+ *   size (posix_fallocate reserves and zeroes its pages, then every page is
+ *   faulted in): tens of milliseconds for the tables of a million records.
+ *   Asked for once per table when it is 3/8 used, it makes a table sized for
+ *   twice the records of the moment. At 3/4 a growth takes it if it is large
+ *   enough; while it is still being made the table fills on, and at 7/8 the
+ *   growing thread waits for it; if it falls short the growing thread
+ *   creates a table itself.
+ * - It reclaims what growth retired (superseded views, drained tables) after
+ *   an RCU grace period, when no writer thread can still be using them.
  */
 #include <signal.h>
 #include <stdlib.h>
 
 #include "writer_internal.h"
 
-static void *preparer_main(void *arg)
+static void free_retired(struct ttshm_view *views, struct ttshm_table *tables)
+{
+    while (views != NULL) {
+        struct ttshm_view *next = views->retired_next;
+        free(views);
+        views = next;
+    }
+    while (tables != NULL) {
+        struct ttshm_table *next = tables->retired_next;
+        ttshm_table_destroy(tables);
+        tables = next;
+    }
+}
+
+/* Caller holds p->lock. */
+static void make_table(struct ttshm_writer *w, struct ttshm_preparer *p)
+{
+    uint64_t nslots = p->want_slots;
+    p->want_slots = 0;
+    if (p->ready != NULL && p->ready->nslots >= nslots)
+        return; /* what is ready will do */
+    p->busy = true;
+    pthread_mutex_unlock(&p->lock);
+    struct ttshm_table *t = NULL;
+    int rc = ttshm_table_create(w, nslots, &t);
+    if (rc != 0)
+        ttshm_report(w, "cannot prepare a table of %llu slots: %s", (unsigned long long)nslots,
+                     ttshm_strerror(rc));
+    pthread_mutex_lock(&p->lock);
+    p->busy = false;
+    pthread_cond_broadcast(&p->done);
+    if (t != NULL) {
+        struct ttshm_table *smaller = p->ready;
+        p->ready = t;
+        if (smaller != NULL) {
+            pthread_mutex_unlock(&p->lock);
+            ttshm_table_unlink(w, smaller->epoch);
+            ttshm_table_destroy(smaller);
+            pthread_mutex_lock(&p->lock);
+        }
+    }
+}
+
+/* Caller holds p->lock. */
+static void reclaim(struct ttshm_preparer *p)
+{
+    struct ttshm_view *views = p->retired_views;
+    struct ttshm_table *tables = p->retired_tables;
+    p->retired_views = NULL;
+    p->retired_tables = NULL;
+    pthread_mutex_unlock(&p->lock);
+    ttshm_synchronize_rcu();
+    free_retired(views, tables);
+    pthread_mutex_lock(&p->lock);
+}
+
+static void *background_main(void *arg)
 {
     struct ttshm_writer *w = arg;
     struct ttshm_preparer *p = &w->prep;
     pthread_mutex_lock(&p->lock);
     while (!p->stop) {
-        if (p->want_slots == 0) {
+        if (p->retired_views != NULL || p->retired_tables != NULL)
+            reclaim(p);
+        else if (p->want_slots != 0)
+            make_table(w, p);
+        else
             pthread_cond_wait(&p->cond, &p->lock);
-            continue;
-        }
-        uint64_t nslots = p->want_slots;
-        p->want_slots = 0;
-        if (p->ready != NULL && p->ready->nslots >= nslots)
-            continue; /* what is ready will do */
-        p->busy = true;
-        pthread_mutex_unlock(&p->lock);
-        struct ttshm_table *t = NULL;
-        int rc = ttshm_table_create(w, nslots, &t);
-        if (rc != 0)
-            ttshm_report(w, "cannot prepare a table of %llu slots: %s", (unsigned long long)nslots,
-                         ttshm_strerror(rc));
-        pthread_mutex_lock(&p->lock);
-        p->busy = false;
-        pthread_cond_broadcast(&p->done);
-        if (t != NULL) {
-            struct ttshm_table *smaller = p->ready;
-            p->ready = t;
-            if (smaller != NULL) {
-                pthread_mutex_unlock(&p->lock);
-                ttshm_table_unlink(w, smaller->epoch);
-                ttshm_table_destroy(smaller);
-                pthread_mutex_lock(&p->lock);
-            }
-        }
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+/* Caller holds p->lock. */
+static bool ensure_started(struct ttshm_writer *w, struct ttshm_preparer *p)
+{
+    if (!p->started && !p->stop) {
+        /* The thread must not run the host's signal handlers. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        p->started = pthread_create(&p->thread, NULL, background_main, w) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (p->started)
+            pthread_setname_np(p->thread, "ttshm-writer");
+    }
+    return p->started;
 }
 
 void ttshm_preparer_init(struct ttshm_writer *w)
@@ -65,32 +118,62 @@ void ttshm_preparer_init(struct ttshm_writer *w)
     p->started = p->stop = p->busy = false;
     p->want_slots = 0;
     p->ready = NULL;
+    p->retired_views = NULL;
+    p->retired_tables = NULL;
     atomic_store_explicit(&p->asked_for_epoch, 0, memory_order_relaxed);
 }
 
 void ttshm_preparer_request(struct ttshm_writer *w, uint64_t cur_epoch, uint64_t nslots)
 {
     struct ttshm_preparer *p = &w->prep;
-    /* One request per table, and never a wait on a busy preparer. */
+    /* One request per table, and never a wait on a busy thread. */
     if (atomic_load_explicit(&p->asked_for_epoch, memory_order_relaxed) == cur_epoch ||
         pthread_mutex_trylock(&p->lock) != 0)
         return;
     atomic_store_explicit(&p->asked_for_epoch, cur_epoch, memory_order_relaxed);
-    if (!p->started && !p->stop) {
-        /* The preparer must not run the host's signal handlers. */
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        p->started = pthread_create(&p->thread, NULL, preparer_main, w) == 0;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (p->started)
-            pthread_setname_np(p->thread, "ttshm-prepare");
-    }
-    if (p->started) {
+    if (ensure_started(w, p)) {
         p->want_slots = nslots;
         pthread_cond_signal(&p->cond);
     }
     pthread_mutex_unlock(&p->lock);
+}
+
+/* Called with grow_lock held and outside any read-side section. */
+static void retire(struct ttshm_writer *w, struct ttshm_view *v, struct ttshm_table *t)
+{
+    struct ttshm_preparer *p = &w->prep;
+    pthread_mutex_lock(&p->lock);
+    if (ensure_started(w, p)) {
+        if (v != NULL) {
+            v->retired_next = p->retired_views;
+            p->retired_views = v;
+        }
+        if (t != NULL) {
+            t->retired_next = p->retired_tables;
+            p->retired_tables = t;
+        }
+        pthread_cond_signal(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
+    pthread_mutex_unlock(&p->lock);
+    /* No thread to be had: wait for the grace period here. */
+    ttshm_synchronize_rcu();
+    if (v != NULL)
+        v->retired_next = NULL;
+    if (t != NULL)
+        t->retired_next = NULL;
+    free_retired(v, t);
+}
+
+void ttshm_retire_view(struct ttshm_writer *w, struct ttshm_view *v)
+{
+    retire(w, v, NULL);
+}
+
+void ttshm_retire_table(struct ttshm_writer *w, struct ttshm_table *t)
+{
+    retire(w, NULL, t);
 }
 
 struct ttshm_table *ttshm_preparer_take(struct ttshm_writer *w, uint64_t min_slots, bool wait,
@@ -103,8 +186,8 @@ struct ttshm_table *ttshm_preparer_take(struct ttshm_writer *w, uint64_t min_slo
     while (wait && p->started && !p->stop && (p->want_slots != 0 || p->busy))
         pthread_cond_wait(&p->done, &p->lock);
     /* Any prepared table will do if it is large enough: it is unpublished. A
-     * smaller one stays for the preparer to replace (discarding a large
-     * table takes milliseconds: not on a recording thread). */
+     * smaller one stays for the thread to replace (discarding a large table
+     * takes milliseconds: not on a recording thread). */
     if (p->ready != NULL && p->ready->nslots >= min_slots) {
         t = p->ready;
         p->ready = NULL;
@@ -125,6 +208,10 @@ void ttshm_preparer_stop(struct ttshm_writer *w)
     pthread_mutex_unlock(&p->lock);
     if (started)
         pthread_join(p->thread, NULL);
+    /* No recording call may run during close: what is retired is unused. */
+    free_retired(p->retired_views, p->retired_tables);
+    p->retired_views = NULL;
+    p->retired_tables = NULL;
     if (p->ready != NULL) {
         ttshm_table_unlink(w, p->ready->epoch);
         ttshm_table_destroy(p->ready);

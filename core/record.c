@@ -60,35 +60,39 @@ static void raise_peak(struct ttshm_counter_block *c, uint64_t alloc_bytes_now)
  * moves its record on into the current table itself: the migration may have
  * passed that slot already. The seq_cst claim and view loads make sure one of
  * the two sees the record (docs/design.md, "Growth"). */
-static void chase(ttshm_writer *w, struct ttshm_table *placed, struct ttshm_slot *slot,
+static bool chase(ttshm_writer *w, struct ttshm_table *placed, struct ttshm_slot *slot,
                   struct ttshm_counter_block *c, bool dedup)
 {
+    bool replaced = false;
     for (;;) {
         struct ttshm_view *now = atomic_load_explicit(&w->view, memory_order_seq_cst);
         if (__builtin_expect(now->cur == placed, 1))
-            return;
+            return replaced;
         struct ttshm_move_out out;
         enum ttshm_move m = ttshm_slot_move(slot, now->cur, w->hdr, dedup, &out);
         if (m == TTSHM_MOVE_FULL) {
             /* No room: the record stays live where it is, and that table is
              * kept (never retired) so it stays found. */
             atomic_store_explicit(&placed->migrate_stuck, 1, memory_order_release);
-            return;
+            return replaced;
         }
         if (m == TTSHM_MOVE_REPLACED) {
+            replaced = true;
             add(&c->duplicate_allocs, 1);
             add(&c->frees, 1);
             add(&c->freed_bytes, out.old_size);
         }
         if (m != TTSHM_MOVE_DONE && m != TTSHM_MOVE_REPLACED)
-            return;        /* moved by the migration, freed, or no room (stays findable) */
-        placed = now->cur; /* and check again: a further growth may have begun */
+            return replaced; /* moved by the migration, or freed */
+        /* And check again: a further growth may have begun. */
+        placed = now->cur;
         slot = out.slot;
     }
 }
 
 /* Work left for after the read-side section: growth and migration completion
- * wait for grace periods, which must not happen inside one. */
+ * take the growth mutex and may wait for the background thread, which itself
+ * waits for grace periods: never inside a read-side section. */
 struct after_op {
     bool grow;             /* the current table passed its growth threshold */
     bool finish_migration; /* ... while a migration into it is still running */
@@ -191,7 +195,9 @@ static enum ttshm_result record_alloc(ttshm_writer *w, uint32_t device, enum tts
         uint64_t now = atomic_fetch_add_explicit(&c->alloc_bytes, size, memory_order_release);
         raise_peak(c, now + size);
         ttshm_slot_publish(&cl, &rec);
-        chase(w, v->cur, cl.slot, c, !is_cb);
+        /* A duplicate found only in the table the record moved on to. */
+        if (chase(w, v->cur, cl.slot, c, !is_cb))
+            result = TTSHM_DUPLICATE;
     }
     finish_op(w, v, tid, &after);
     return result;

@@ -19,7 +19,7 @@
 
 /* A mapped table object. */
 struct ttshm_table {
-    struct rcu_head rcu; /* unmapped after a grace period (call_rcu) */
+    struct ttshm_table *retired_next; /* on the background thread's list */
     struct ttshm_table_header *hdr;
     struct ttshm_slot *slots;
     uint64_t nslots;
@@ -42,8 +42,8 @@ struct ttshm_table {
 struct ttshm_view {
     struct ttshm_table *cur;
     struct ttshm_table *old;
-    struct ttshm_view *after; /* {cur, NULL}, published when `old` is drained */
-    struct rcu_head rcu;      /* freed after a grace period */
+    struct ttshm_view *after;        /* {cur, NULL}, published when `old` is drained */
+    struct ttshm_view *retired_next; /* on the background thread's list */
 };
 
 /* prepare.c: the thread that creates the next table ahead of need. */
@@ -55,6 +55,8 @@ struct ttshm_preparer {
     bool started, stop, busy;         /* busy: making a table right now */
     uint64_t want_slots;              /* the request (0: none) */
     struct ttshm_table *ready;        /* made, not yet taken */
+    struct ttshm_view *retired_views; /* to free after a grace period */
+    struct ttshm_table *retired_tables;
     _Atomic uint64_t asked_for_epoch; /* one request per current table */
 };
 
@@ -169,9 +171,10 @@ void ttshm_complete_migration(struct ttshm_writer *w, uint64_t old_epoch);
  * section. full_epoch 0: only if still needed, and not if another thread is
  * at it; else the epoch of a table found full: wait, and grow it if current. */
 void ttshm_grow(struct ttshm_writer *w, uint64_t full_epoch);
-/* Frees a view / a table after a grace period (call_rcu). */
-void ttshm_retire_view(struct ttshm_view *v);
-void ttshm_retire_table(struct ttshm_table *t);
+/* prepare.c: frees a view / unmaps a table after a grace period, in the
+ * background thread. */
+void ttshm_retire_view(struct ttshm_writer *w, struct ttshm_view *v);
+void ttshm_retire_table(struct ttshm_writer *w, struct ttshm_table *t);
 
 /* prepare.c */
 void ttshm_preparer_init(struct ttshm_writer *w);
