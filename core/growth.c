@@ -30,6 +30,14 @@ uint64_t ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n)
     uint64_t total = 0;
     for (unsigned i = 0; i < TTSHM_USED_SHARDS; i++)
         total += atomic_load_explicit(&t->used[i].n, memory_order_relaxed);
+    unsigned gate = total > TTSHM_HOLD_AT(t->nslots)        ? TTSHM_GATE_HOLD
+                    : total > TTSHM_MIGRATING_AT(t->nslots) ? TTSHM_GATE_DRAIN
+                                                            : TTSHM_GATE_OPEN;
+    unsigned was = atomic_load_explicit(&t->gate, memory_order_relaxed);
+    while (gate > was && !atomic_compare_exchange_weak_explicit(&t->gate, &was, gate,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed))
+        ;
     return total;
 }
 
@@ -37,8 +45,6 @@ uint64_t ttshm_table_size_for(uint64_t live, uint64_t cur_slots)
 {
     uint64_t nslots = cur_slots;
     while (live * 8 > nslots * 3 && nslots < TTSHM_MAX_TABLE)
-        nslots <<= 1;
-    if (nslots == cur_slots && live * 8 > nslots && nslots < TTSHM_MAX_TABLE)
         nslots <<= 1;
     return nslots;
 }
@@ -154,9 +160,9 @@ static uint64_t used_total(struct ttshm_table *t)
     return total;
 }
 
-void ttshm_grow(struct ttshm_writer *w, uint64_t full_epoch)
+void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mode)
 {
-    if (full_epoch)
+    if (mode != TTSHM_GROW_IF_NEEDED)
         pthread_mutex_lock(&w->grow_lock);
     else if (pthread_mutex_trylock(&w->grow_lock) != 0)
         return; /* another thread is growing; the current table still has room */
@@ -164,10 +170,12 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t full_epoch)
         goto out;
     struct ttshm_view *v = atomic_load_explicit(&w->view, memory_order_acquire);
     struct ttshm_table *cur = v->cur;
-    if (full_epoch ? cur->epoch != full_epoch : used_total(cur) <= TTSHM_GROW_AT(cur->nslots))
+    if (cur->epoch != epoch)
         goto out; /* someone grew it while we waited */
-    if (w->grow_failed && !full_epoch)
+    if (mode == TTSHM_GROW_IF_NEEDED && used_total(cur) <= TTSHM_GROW_AT(cur->nslots))
         goto out;
+    if (w->grow_failed && mode != TTSHM_GROW_FULL)
+        goto out; /* retried only when a claim finds the table full */
 
     uint64_t live_bytes, live = ttshm_live_total(w->hdr, &live_bytes);
     uint64_t nslots = ttshm_table_size_for(live, cur->nslots);
@@ -178,7 +186,7 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t full_epoch)
     bool pending;
     struct ttshm_table *nt = ttshm_preparer_take(w, enough, false, &pending);
     if (nt == NULL && pending) {
-        if (!full_epoch && used_total(cur) <= cur->nslots / 8 * 7)
+        if (mode == TTSHM_GROW_IF_NEEDED && used_total(cur) <= TTSHM_HOLD_AT(cur->nslots))
             goto out; /* the table still has room: let the preparer finish */
         nt = ttshm_preparer_take(w, enough, true, &pending);
     }

@@ -10,8 +10,9 @@
  *   Asked for once per table when it is 3/8 used, it makes a table sized for
  *   twice the records of the moment. At 3/4 a growth takes it if it is large
  *   enough; while it is still being made the table fills on, and at 7/8 the
- *   growing thread waits for it; if it falls short the growing thread
- *   creates a table itself.
+ *   growing thread (and every claim) waits for it; if it falls short the
+ *   growing thread creates a table itself. Making a table comes before
+ *   reclaiming, which nothing waits for.
  * - It reclaims what growth retired (superseded views, drained tables) after
  *   an RCU grace period, when no writer thread can still be using them.
  */
@@ -82,10 +83,11 @@ static void *background_main(void *arg)
     struct ttshm_preparer *p = &w->prep;
     pthread_mutex_lock(&p->lock);
     while (!p->stop) {
-        if (p->retired_views != NULL || p->retired_tables != NULL)
-            reclaim(p);
-        else if (p->want_slots != 0)
+        /* A growth may be waiting for the table; reclaiming can wait. */
+        if (p->want_slots != 0)
             make_table(w, p);
+        else if (p->retired_views != NULL || p->retired_tables != NULL)
+            reclaim(p);
         else
             pthread_cond_wait(&p->cond, &p->lock);
     }
@@ -123,16 +125,17 @@ void ttshm_preparer_init(struct ttshm_writer *w)
     atomic_store_explicit(&p->asked_for_epoch, 0, memory_order_relaxed);
 }
 
-void ttshm_preparer_request(struct ttshm_writer *w, uint64_t cur_epoch, uint64_t nslots)
+void ttshm_preparer_request(struct ttshm_writer *w, const struct ttshm_table *cur)
 {
     struct ttshm_preparer *p = &w->prep;
     /* One request per table, and never a wait on a busy thread. */
-    if (atomic_load_explicit(&p->asked_for_epoch, memory_order_relaxed) == cur_epoch ||
+    if (atomic_load_explicit(&p->asked_for_epoch, memory_order_relaxed) == cur->epoch ||
         pthread_mutex_trylock(&p->lock) != 0)
         return;
-    atomic_store_explicit(&p->asked_for_epoch, cur_epoch, memory_order_relaxed);
+    atomic_store_explicit(&p->asked_for_epoch, cur->epoch, memory_order_relaxed);
     if (ensure_started(w, p)) {
-        p->want_slots = nslots;
+        uint64_t bytes, live = ttshm_live_total(w->hdr, &bytes);
+        p->want_slots = ttshm_table_size_for(live * 2, cur->nslots);
         pthread_cond_signal(&p->cond);
     }
     pthread_mutex_unlock(&p->lock);

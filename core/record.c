@@ -56,92 +56,150 @@ static void raise_peak(struct ttshm_counter_block *c, uint64_t alloc_bytes_now)
         ;
 }
 
-/* A thread that claimed its slot through a view a growth has since replaced
- * moves its record on into the current table itself: the migration may have
- * passed that slot already. The seq_cst claim and view loads make sure one of
- * the two sees the record (docs/design.md, "Growth"). */
-static bool chase(ttshm_writer *w, struct ttshm_table *placed, struct ttshm_slot *slot,
-                  struct ttshm_counter_block *c, bool dedup)
+/* Notes a claim that took a never-used slot of t; true if t passed its
+ * growth threshold. */
+static bool note_claim(ttshm_writer *w, struct ttshm_view *v, struct ttshm_table *t, uint32_t tid)
 {
-    bool replaced = false;
+    uint64_t used = ttshm_note_used(t, tid, 1);
+    if (__builtin_expect(used <= TTSHM_PREPARE_AT(t->nslots), 1) || v->old != NULL)
+        return false; /* a table being filled by a migration is not grown */
+    if (used > TTSHM_GROW_AT(t->nslots))
+        return true;
+    ttshm_preparer_request(w, t);
+    return false;
+}
+
+/* The record a thread just published through a view a growth has since
+ * replaced: moved on into the current table by the thread itself, as the
+ * migration may have passed its slot already. The seq_cst claim and view
+ * loads make sure one of the two sees the record (docs/design.md,
+ * "Growth"). Returns TTSHM_DUPLICATE if the move found an earlier record of
+ * the key and took its place, TTSHM_DROPPED if the current table had no room. */
+static enum ttshm_result chase(ttshm_writer *w, const struct ttshm_record *rec,
+                               struct ttshm_table *placed, struct ttshm_slot *slot,
+                               struct ttshm_counter_block *c, bool dedup, uint32_t tid)
+{
+    enum ttshm_result res = TTSHM_RECORDED;
     for (;;) {
         struct ttshm_view *now = atomic_load_explicit(&w->view, memory_order_seq_cst);
         if (__builtin_expect(now->cur == placed, 1))
-            return replaced;
+            return res;
         struct ttshm_move_out out;
-        enum ttshm_move m = ttshm_slot_move(slot, now->cur, w->hdr, dedup, &out);
+        enum ttshm_move m = ttshm_slot_move(slot, now->cur, w->hdr, dedup, rec, &out);
         if (m == TTSHM_MOVE_FULL) {
-            /* No room: the record stays live where it is, and that table is
-             * kept (never retired) so it stays found. */
-            atomic_store_explicit(&placed->migrate_stuck, 1, memory_order_release);
-            return replaced;
+            /* No room, and `placed` may already be drained and retired: the
+             * record cannot stay there. Remove it and count it dropped, and
+             * freed, so that live counts keep matching the table. Unless the
+             * migration moved it meanwhile (then the CAS fails). Only the
+             * tables' own gates hold back claims enough to make this rare. */
+            uint64_t ctl = atomic_load_explicit(&slot->ctl, memory_order_acquire);
+            uint64_t size = atomic_load_explicit(&slot->size, memory_order_relaxed);
+            if (TTSHM_CTL_STATE(ctl) == TTSHM_SLOT_LIVE &&
+                atomic_compare_exchange_strong_explicit(
+                    &slot->ctl, &ctl, TTSHM_CTL_NEXT(ctl, TTSHM_SLOT_TOMB), memory_order_seq_cst,
+                    memory_order_relaxed)) {
+                add(&c->dropped, 1);
+                add(&c->frees, 1);
+                add(&c->freed_bytes, size);
+                return TTSHM_DROPPED;
+            }
+            return res;
         }
+        if (m == TTSHM_MOVE_NONE)
+            return res; /* moved by the migration (the slot may hold another record now) */
+        if (out.claimed_empty)
+            (void)note_claim(w, now, now->cur, tid);
         if (m == TTSHM_MOVE_REPLACED) {
-            replaced = true;
+            res = TTSHM_DUPLICATE;
             add(&c->duplicate_allocs, 1);
             add(&c->frees, 1);
             add(&c->freed_bytes, out.old_size);
         }
-        if (m != TTSHM_MOVE_DONE && m != TTSHM_MOVE_REPLACED)
-            return replaced; /* moved by the migration, or freed */
         /* And check again: a further growth may have begun. */
         placed = now->cur;
         slot = out.slot;
     }
 }
 
-/* Work left for after the read-side section: growth and migration completion
- * take the growth mutex and may wait for the background thread, which itself
- * waits for grace periods: never inside a read-side section. */
-struct after_op {
-    bool grow;             /* the current table passed its growth threshold */
-    bool finish_migration; /* ... while a migration into it is still running */
-    uint64_t completed_epoch;
-};
-
-static void finish_op(ttshm_writer *w, struct ttshm_view *v, uint32_t tid, struct after_op *a)
+/* Ends a recording call: moves a chunk of a running migration, leaves the
+ * read-side section, then does what must not run inside one (growth and
+ * migration completion take the growth mutex and may wait for the
+ * background thread, which itself waits for grace periods). */
+static void finish_op(ttshm_writer *w, struct ttshm_view *v, uint32_t tid, bool grow)
 {
+    uint64_t completed_epoch = 0, cur_epoch = v->cur->epoch;
     if (v->old != NULL)
-        a->completed_epoch = ttshm_migrate_step(v, w->hdr, tid);
-
-    ttshm_rcu_read_unlock();
-    if (__builtin_expect(a->completed_epoch != 0, 0))
-        ttshm_complete_migration(w, a->completed_epoch);
-    if (__builtin_expect(a->finish_migration, 0))
-        ttshm_finish_migration(w);
-    else if (__builtin_expect(a->grow, 0))
-        ttshm_grow(w, 0);
+        completed_epoch = ttshm_migrate_step(v, w->hdr, tid);
+    ttshm_rcu_read_unlock(); /* v may be freed from here on */
+    if (__builtin_expect(completed_epoch != 0, 0))
+        ttshm_complete_migration(w, completed_epoch);
+    if (__builtin_expect(grow, 0))
+        ttshm_grow(w, cur_epoch, TTSHM_GROW_IF_NEEDED);
 }
 
-/* Claims a slot in the current table; if it is full, grows it (blocking) and
- * tries once more in the new view. */
+/* Runs fn outside the read-side section and reloads the view. */
+#define OUTSIDE_READ_SECTION(w, v, fn)                                                             \
+    do {                                                                                           \
+        ttshm_rcu_read_unlock();                                                                   \
+        fn;                                                                                        \
+        ttshm_rcu_read_lock();                                                                     \
+        *(v) = atomic_load_explicit(&(w)->view, memory_order_acquire);                            \
+    } while (0)
+
+/* What claiming a slot for an allocation found. */
+struct claimed {
+    struct ttshm_claim slot;
+    bool dup;          /* an earlier record of the key was removed (dedup) */
+    uint64_t dup_size; /* ... of this size */
+    bool grow;         /* the current table passed its growth threshold */
+};
+
+/* Claims a slot for rec in the current table. Holds back first where the
+ * table's gate says so (a migration into it to finish, a growth to wait for),
+ * and when the table is full grows it and tries again in the new one: the
+ * record is dropped only if no table with room could be had. */
 static enum ttshm_probe claim(ttshm_writer *w, struct ttshm_view **v,
                               const struct ttshm_record *rec, uint64_t hash, bool dedup,
-                              uint32_t tid, struct ttshm_claim *cl, struct after_op *a)
+                              uint32_t tid, struct claimed *out)
 {
-    enum ttshm_probe r = ttshm_table_claim((*v)->cur, rec, hash, dedup, w->hdr, cl);
-    if (__builtin_expect(r == TTSHM_PROBE_FULL, 0)) {
-        uint64_t full_epoch = (*v)->cur->epoch;
-        ttshm_rcu_read_unlock();
-        ttshm_grow(w, full_epoch);
-        ttshm_rcu_read_lock();
-        *v = atomic_load_explicit(&w->view, memory_order_acquire);
-        r = ttshm_table_claim((*v)->cur, rec, hash, dedup, w->hdr, cl);
-    }
-    if (r == TTSHM_PROBE_DONE && cl->was_empty) {
+    const struct ttshm_header *h = w->hdr;
+    uint64_t held_for = 0; /* the table this call held back for, once */
+    enum ttshm_probe r;
+    for (;;) {
         struct ttshm_table *cur = (*v)->cur;
-        uint64_t used = ttshm_note_used(cur, tid, 1);
-        if (__builtin_expect(used > TTSHM_PREPARE_AT(cur->nslots), 0)) {
+        unsigned gate = atomic_load_explicit(&cur->gate, memory_order_relaxed);
+        if (__builtin_expect(gate != TTSHM_GATE_OPEN, 0) && held_for != cur->epoch) {
+            held_for = cur->epoch;
             if ((*v)->old != NULL) {
-                a->finish_migration = used > TTSHM_MIGRATING_AT(cur->nslots);
-            } else if (used > TTSHM_GROW_AT(cur->nslots)) {
-                a->grow = true;
-            } else {
-                /* Records projected at the growth threshold: twice now. */
-                uint64_t bytes, live = ttshm_live_total(w->hdr, &bytes);
-                ttshm_preparer_request(w, cur->epoch, ttshm_table_size_for(live * 2, cur->nslots));
+                OUTSIDE_READ_SECTION(w, v, ttshm_finish_migration(w));
+                continue;
+            }
+            if (gate == TTSHM_GATE_HOLD) {
+                OUTSIDE_READ_SECTION(w, v, ttshm_grow(w, held_for, TTSHM_GROW_HOLD));
+                continue;
             }
         }
+        /* A duplicate may still sit in the table being drained. */
+        uint64_t size;
+        if (dedup && (*v)->old != NULL &&
+            ttshm_table_remove((*v)->old, rec->meta, rec->address, hash, h, &size) ==
+                TTSHM_PROBE_DONE) {
+            out->dup = true;
+            out->dup_size = size;
+        }
+        r = ttshm_table_claim(cur, rec, hash, dedup, h, &out->slot);
+        if (__builtin_expect(r != TTSHM_PROBE_FULL, 1))
+            break;
+        uint64_t full_epoch = cur->epoch; /* cur may be freed outside */
+        OUTSIDE_READ_SECTION(w, v, ttshm_grow(w, full_epoch, TTSHM_GROW_FULL));
+        if ((*v)->cur->epoch == full_epoch)
+            return r; /* no growth to be had: dropped */
+    }
+    if (r == TTSHM_PROBE_REPLACED) {
+        out->dup = true;
+        out->dup_size = out->slot.old_size;
+    } else if (out->slot.was_empty) {
+        out->grow = note_claim(w, *v, (*v)->cur, tid);
     }
     return r;
 }
@@ -163,26 +221,16 @@ static enum ttshm_result record_alloc(ttshm_writer *w, uint32_t device, enum tts
                                TTSHM_GEN_EPOCH(w->generation, cb_epoch)};
     uint64_t hash = ttshm_key_hash(device, type, address);
     enum ttshm_result result = TTSHM_RECORDED;
-    struct after_op after = {false, false, 0};
 
     ttshm_rcu_read_lock();
     struct ttshm_view *v = atomic_load_explicit(&w->view, memory_order_acquire);
-    uint64_t old_size = 0;
-    /* A duplicate may still sit in the table being drained. */
-    bool dup =
-        !is_cb && v->old != NULL &&
-        ttshm_table_remove(v->old, rec.meta, address, hash, h, &old_size) == TTSHM_PROBE_DONE;
-    struct ttshm_claim cl;
-    enum ttshm_probe r = claim(w, &v, &rec, hash, !is_cb, tid, &cl, &after);
-    if (r == TTSHM_PROBE_REPLACED) {
-        dup = true;
-        old_size = cl.old_size;
-    }
-    if (dup) {
+    struct claimed cl = {.dup = false, .grow = false};
+    enum ttshm_probe r = claim(w, &v, &rec, hash, !is_cb, tid, &cl);
+    if (cl.dup) {
         /* The earlier record's free was never seen: count it freed, and say so. */
         add(&c->duplicate_allocs, 1);
         add(&c->frees, 1);
-        add(&c->freed_bytes, old_size);
+        add(&c->freed_bytes, cl.dup_size);
         result = TTSHM_DUPLICATE;
     }
     if (r == TTSHM_PROBE_FULL) {
@@ -194,12 +242,13 @@ static enum ttshm_result record_alloc(ttshm_writer *w, uint32_t device, enum tts
         add(&c->allocs, 1);
         uint64_t now = atomic_fetch_add_explicit(&c->alloc_bytes, size, memory_order_release);
         raise_peak(c, now + size);
-        ttshm_slot_publish(&cl, &rec);
+        ttshm_slot_publish(&cl.slot, &rec);
         /* A duplicate found only in the table the record moved on to. */
-        if (chase(w, v->cur, cl.slot, c, !is_cb))
-            result = TTSHM_DUPLICATE;
+        enum ttshm_result moved = chase(w, &rec, v->cur, cl.slot.slot, c, !is_cb, tid);
+        if (moved != TTSHM_RECORDED)
+            result = moved;
     }
-    finish_op(w, v, tid, &after);
+    finish_op(w, v, tid, cl.grow);
     return result;
 }
 
@@ -211,7 +260,6 @@ static enum ttshm_result record_free(ttshm_writer *w, uint32_t device, enum ttsh
     const uint32_t tid = thread_id();
     uint64_t meta = TTSHM_META(device, type, 0);
     uint64_t hash = ttshm_key_hash(device, type, address);
-    struct after_op after = {false, false, 0};
     uint64_t size = 0;
 
     ttshm_rcu_read_lock();
@@ -241,7 +289,7 @@ static enum ttshm_result record_free(ttshm_writer *w, uint32_t device, enum ttsh
         add(&c->unknown_frees, 1);
         result = TTSHM_UNKNOWN;
     }
-    finish_op(w, v, tid, &after);
+    finish_op(w, v, tid, false);
     return result;
 }
 

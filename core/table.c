@@ -172,7 +172,7 @@ restart:;
 
 enum ttshm_move ttshm_slot_move(struct ttshm_slot *s, struct ttshm_table *to,
                                 const struct ttshm_header *h, bool dedup,
-                                struct ttshm_move_out *out)
+                                const struct ttshm_record *expect, struct ttshm_move_out *out)
 {
     uint64_t c;
     /* A claim in progress (BUSY) is published within a few stores: wait for
@@ -185,6 +185,9 @@ enum ttshm_move ttshm_slot_move(struct ttshm_slot *s, struct ttshm_table *to,
         return TTSHM_MOVE_NONE;
     struct ttshm_record rec = {ld(&s->address),      ld(&s->size), ld(&s->tag),
                                ld(&s->timestamp_ns), ld(&s->meta), ld(&s->gen_epoch)};
+    if (expect != NULL && (TTSHM_META_KEY(rec.meta) != TTSHM_META_KEY(expect->meta) ||
+                           rec.address != expect->address))
+        return TTSHM_MOVE_NONE; /* not that record: it was moved, the slot reused */
     if (cb_stale(h, rec.meta, rec.gen_epoch)) {
         cas_ctl(s, c, TTSHM_CTL_NEXT(c, TTSHM_SLOT_TOMB)); /* dead already: drop */
         return TTSHM_MOVE_NONE;
@@ -215,7 +218,7 @@ uint64_t ttshm_table_move(struct ttshm_table *from, struct ttshm_table *to, uint
     uint64_t end = first + count < from->nslots ? first + count : from->nslots;
     for (uint64_t i = first; i < end; i++) {
         struct ttshm_move_out out = {NULL, 0, false};
-        if (ttshm_slot_move(&from->slots[i], to, h, false, &out) == TTSHM_MOVE_FULL)
+        if (ttshm_slot_move(&from->slots[i], to, h, false, NULL, &out) == TTSHM_MOVE_FULL)
             return UINT64_MAX;
         claimed += out.claimed_empty;
     }

@@ -522,6 +522,26 @@ static uint64_t round_pow2(uint64_t n)
     return p;
 }
 
+/* One line on stderr, whatever the name holds: it comes from the environment,
+ * so control characters and bytes above 0x7e are shown escaped. */
+static void report_invalid_name(const char *name)
+{
+    char shown[4 * 64 + 1];
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p != '\0' && n < 64 * 4 - 4;
+         p++) {
+        if (*p >= 0x20 && *p < 0x7f && *p != '\\' && *p != '"')
+            shown[n++] = (char)*p;
+        else
+            n += (size_t)snprintf(shown + n, sizeof shown - n, "\\x%02x", *p);
+    }
+    shown[n] = '\0';
+    fprintf(stderr,
+            "ttshm: invalid registry name \"%s\" (letters, digits, '_' and '-', at most %d): "
+            "tracking off\n",
+            shown, TTSHM_NAME_MAX);
+}
+
 int ttshm_writer_open(const struct ttshm_writer_config *config, ttshm_writer **out)
 {
     if (out == NULL)
@@ -541,10 +561,7 @@ int ttshm_writer_open(const struct ttshm_writer_config *config, ttshm_writer **o
     }
     if (!ttshm_registry_name_valid(name)) {
         if (cfg.report_errors)
-            fprintf(stderr,
-                    "ttshm: invalid registry name \"%.64s\" (letters, digits, '_' and '-', at "
-                    "most %d): tracking off\n",
-                    name, TTSHM_NAME_MAX);
+            report_invalid_name(name);
         return -TTSHM_E_INVAL;
     }
     struct ttshm_writer *w = calloc(1, sizeof *w);

@@ -27,6 +27,10 @@ struct ttshm_table {
     uint64_t epoch;
     size_t map_bytes;
     uint64_t check_mask; /* how often a used-shard increment re-sums the shards */
+    /* TTSHM_GATE_*: set when a sum of the used shards passed a threshold, and
+     * read before every claim, so that every thread holds back, not only the
+     * one that happened to sum. Only ever raised. */
+    _Atomic unsigned gate;
     /* Claims of never-used slots, sharded by thread to keep the line cold. */
     struct {
         alignas(TTSHM_CACHELINE) _Atomic uint64_t n;
@@ -137,10 +141,11 @@ struct ttshm_move_out {
     uint64_t old_size;       /* REPLACED: size of the record overwritten */
     bool claimed_empty;      /* the copy took a never-used slot */
 };
-/* Moves one live record to `to`: LIVE -> MOVING, copy published, -> TOMB. */
+/* Moves one live record to `to`: LIVE -> MOVING, copy published, -> TOMB.
+ * expect (if not NULL): only a record of its key and address. */
 enum ttshm_move ttshm_slot_move(struct ttshm_slot *s, struct ttshm_table *to,
                                 const struct ttshm_header *h, bool dedup,
-                                struct ttshm_move_out *out);
+                                const struct ttshm_record *expect, struct ttshm_move_out *out);
 /* Moves the live records of slots [first, first+count) of `from` into `to`.
  * Returns the number of never-used slots claimed in `to`, or UINT64_MAX if
  * `to` had no room (the record stays live in `from`). */
@@ -149,17 +154,27 @@ uint64_t ttshm_table_move(struct ttshm_table *from, struct ttshm_table *to, uint
 
 /* growth.c */
 /* Counts n claims of never-used slots. Every check_mask+1 claims it sums the
- * shards and returns the table's used slots; otherwise 0. */
+ * shards, raises the table's gate, and returns the table's used slots;
+ * otherwise 0. */
 uint64_t ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n);
-/* Thresholds, in used slots: grow at 3/4 (or, while the next table is
- * still being prepared, at 7/8), and have the next table prepared from 3/8. A new table starts with
- * records filling at most 7/16 of it; while the migration into it runs, new records stop at 3/8
- * (the callers help finish it), so the records still to move always find room. */
-#define TTSHM_GROW_AT(nslots)      ((nslots) / 4 * 3)
+/* Thresholds, in used slots (live records plus tombstones). From 3/8 the
+ * next table is prepared; at 3/4 the table grows, without waiting, by
+ * whichever thread sees it first; at 7/8 (a growth still waiting for its
+ * table) every claim waits for the growth first. A new table starts with
+ * records filling at most 7/16 of it, and while the migration into it runs,
+ * claims past 3/8 of it first finish the migration: the records still to
+ * move always find room. */
 #define TTSHM_PREPARE_AT(nslots)   ((nslots) / 8 * 3)
 #define TTSHM_MIGRATING_AT(nslots) ((nslots) / 8 * 3)
-/* The table size for `live` records: they fill at most 3/8 of it; churn (a
- * table of tombstones, not records) still doubles while records fill > 1/8. */
+#define TTSHM_GROW_AT(nslots)      ((nslots) / 4 * 3)
+#define TTSHM_HOLD_AT(nslots)      ((nslots) / 8 * 7)
+enum {
+    TTSHM_GATE_OPEN = 0,
+    TTSHM_GATE_DRAIN = 1, /* past 3/8: finish a migration into it before claiming */
+    TTSHM_GATE_HOLD = 2,  /* past 7/8: grow it before claiming */
+};
+/* The table size for `live` records: the current size, doubled until they
+ * fill at most 3/8 of it. A table of tombstones is rebuilt at its size. */
 uint64_t ttshm_table_size_for(uint64_t live, uint64_t cur_slots);
 /* Moves all chunks left and waits for the migration to complete. */
 void ttshm_finish_migration(struct ttshm_writer *w);
@@ -167,10 +182,14 @@ void ttshm_finish_migration(struct ttshm_writer *w);
  * migration (the caller then calls ttshm_complete_migration), else 0. */
 uint64_t ttshm_migrate_step(struct ttshm_view *v, const struct ttshm_header *h, uint32_t tid);
 void ttshm_complete_migration(struct ttshm_writer *w, uint64_t old_epoch);
-/* Grows (or cleans) the current table. Called outside an RCU read-side
- * section. full_epoch 0: only if still needed, and not if another thread is
- * at it; else the epoch of a table found full: wait, and grow it if current. */
-void ttshm_grow(struct ttshm_writer *w, uint64_t full_epoch);
+/* Grows (or rebuilds) table `epoch` if it is still the current one. Called
+ * outside any RCU read-side section. */
+enum ttshm_grow_mode {
+    TTSHM_GROW_IF_NEEDED, /* past 3/4: unless another thread is at it already */
+    TTSHM_GROW_HOLD,      /* past 7/8: wait for the lock; not after a failure */
+    TTSHM_GROW_FULL,      /* a claim found no room: wait, and retry after a failure */
+};
+void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mode);
 /* prepare.c: frees a view / unmaps a table after a grace period, in the
  * background thread. */
 void ttshm_retire_view(struct ttshm_writer *w, struct ttshm_view *v);
@@ -178,7 +197,10 @@ void ttshm_retire_table(struct ttshm_writer *w, struct ttshm_table *t);
 
 /* prepare.c */
 void ttshm_preparer_init(struct ttshm_writer *w);
-void ttshm_preparer_request(struct ttshm_writer *w, uint64_t cur_epoch, uint64_t nslots);
+/* Asks, once per table, for the next one: sized for twice the live records,
+ * which is what the table will hold at its growth threshold if they grow as
+ * fast as its slots fill. */
+void ttshm_preparer_request(struct ttshm_writer *w, const struct ttshm_table *cur);
 /* The prepared table if it has at least min_slots, else NULL; *pending
  * tells whether the preparer is making one right now. wait: first wait
  * until it is done. */

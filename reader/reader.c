@@ -43,6 +43,8 @@ struct ttshm_reader {
     char registry[64];
     unsigned slot;
     uint64_t instance_id; /* session the mapped tables belong to */
+    uint64_t sizes_checked_ns; /* when the mapped objects' sizes were last checked */
+    int shrunk;                /* -TTSHM_E_CORRUPT once an object was found shrunk */
     struct mapped_table cur, old;
     uint64_t skipped;
 };
@@ -110,13 +112,19 @@ static bool writer_holds_lock(int fd)
 }
 
 /* The object must still be as large as what we mapped: a writer never
- * shrinks it, so a smaller file is hostile, and touching it would fault. */
-static int check_size(int fd, size_t mapped)
+ * shrinks it, so a smaller file is hostile, and touching it would fault. The
+ * reader then refuses every later call too: the size is not checked on
+ * every call, so the next one might not look in time. */
+static int check_size(struct ttshm_reader *r, int fd, size_t mapped)
 {
     struct stat st;
+    if (r->shrunk)
+        return r->shrunk;
     if (fstat(fd, &st) != 0)
         return errno_code(errno);
-    return (uint64_t)st.st_size < mapped ? -TTSHM_E_CORRUPT : 0;
+    if ((uint64_t)st.st_size < mapped)
+        r->shrunk = -TTSHM_E_CORRUPT;
+    return r->shrunk;
 }
 
 static int read_identity(struct ttshm_reader *r, struct identity *id)
@@ -125,6 +133,10 @@ static int read_identity(struct ttshm_reader *r, struct identity *id)
     for (int i = 0; i < HEADER_TRIES; i++) {
         uint64_t s1 = ld_acq(&h->seq);
         if (s1 & 1) {
+            /* Odd for longer than a header update takes: unless a writer
+             * still holds the lock, it died mid-update and seq stays odd. */
+            if (i == 100 && !writer_holds_lock(r->fd))
+                break;
             if (i > 100)
                 short_pause();
             continue;
@@ -165,11 +177,11 @@ static void unmap_table(struct mapped_table *t)
 }
 
 static int map_table(struct ttshm_reader *r, struct mapped_table *t, uint64_t epoch,
-                     uint64_t nslots, uint64_t instance_id)
+                     uint64_t nslots, uint64_t instance_id, bool check)
 {
     if (t->base != NULL && t->epoch == epoch && t->nslots == nslots &&
         r->instance_id == instance_id)
-        return check_size(t->fd, t->bytes);
+        return check ? check_size(r, t->fd, t->bytes) : 0;
     unmap_table(t);
     if (epoch == 0)
         return 0;
@@ -209,11 +221,11 @@ static int map_table(struct ttshm_reader *r, struct mapped_table *t, uint64_t ep
     return 0;
 }
 
-static int map_tables(struct ttshm_reader *r, const struct identity *id)
+static int map_tables(struct ttshm_reader *r, const struct identity *id, bool check)
 {
-    int rc = map_table(r, &r->cur, id->table_epoch, id->table_slots, id->instance_id);
+    int rc = map_table(r, &r->cur, id->table_epoch, id->table_slots, id->instance_id, check);
     if (rc == 0)
-        rc = map_table(r, &r->old, id->old_epoch, id->old_slots, id->instance_id);
+        rc = map_table(r, &r->old, id->old_epoch, id->old_slots, id->instance_id, check);
     if (rc == 0) {
         r->instance_id = id->instance_id;
         if (r->cur.base == NULL)
@@ -222,17 +234,34 @@ static int map_tables(struct ttshm_reader *r, const struct identity *id)
     return rc;
 }
 
+/* Whether the mapped objects' sizes are due for a check: once per tick of
+ * the coarse clock (1-4 ms), not on every call. A lookup costs ~100 ns; two
+ * fstat calls would triple it. The check only narrows the window in which a
+ * hostile truncation makes us fault anyway (it races with our loads): see
+ * docs/design.md, "Read protocol". */
+static bool sizes_due(struct ttshm_reader *r)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    if (now == r->sizes_checked_ns)
+        return false;
+    r->sizes_checked_ns = now;
+    return true;
+}
+
 /* Reads identity and maps the tables it names, consistently. */
 static int refresh(struct ttshm_reader *r, struct identity *id)
 {
-    int rc = check_size(r->fd, r->hdr_bytes);
+    bool check = sizes_due(r);
+    int rc = check ? check_size(r, r->fd, r->hdr_bytes) : r->shrunk;
     if (rc)
         return rc;
     for (int i = 0; i < SNAPSHOT_TRIES * 4; i++) {
         rc = read_identity(r, id);
         if (rc)
             return rc;
-        rc = map_tables(r, id);
+        rc = map_tables(r, id, check);
         if (rc != -TTSHM_E_BUSY)
             return rc;
         short_pause();
@@ -376,7 +405,7 @@ int ttshm_reader_status(ttshm_reader *r, struct ttshm_status *out)
     struct ttshm_status st;
     memset(&st, 0, sizeof st);
     struct identity id;
-    int rc = check_size(r->fd, r->hdr_bytes);
+    int rc = check_size(r, r->fd, r->hdr_bytes);
     if (rc)
         return rc;
     for (int i = 0;; i++) {
@@ -396,7 +425,7 @@ int ttshm_reader_status(ttshm_reader *r, struct ttshm_status *out)
         if (i >= HEADER_TRIES)
             return -TTSHM_E_BUSY;
     }
-    (void)map_tables(r, &id); /* for shm_bytes; a failure shows as 0 table bytes */
+    (void)map_tables(r, &id, true); /* for shm_bytes; a failure shows as 0 table bytes */
     st.state = writer_state(r, id.state);
     st.generation = id.generation;
     st.pid = (uint32_t)id.pid;
@@ -421,7 +450,7 @@ int ttshm_reader_stats(ttshm_reader *r, struct ttshm_stats *out)
     struct ttshm_stats *st = calloc(1, sizeof *st);
     if (st == NULL)
         return -TTSHM_E_NOMEM;
-    int rc = check_size(r->fd, r->hdr_bytes);
+    int rc = check_size(r, r->fd, r->hdr_bytes);
     for (int i = 0; rc == 0; i++) {
         struct identity id;
         rc = read_identity(r, &id);
