@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One tracking design as the comparison drives it. Each design applies a
+ * batch of events in its own loop with direct calls, so the only indirect
+ * call is one per batch, not one per event.
+ */
+#ifndef TTSHM_BENCH_DESIGN_H
+#define TTSHM_BENCH_DESIGN_H
+
+#include <stddef.h>
+
+#include "bench.h"
+#include "events.h"
+#include "ttshm/writer.h"
+
+struct design_ops {
+    const char *name;
+    const char *model; /* one line for the report: what it is */
+    /* Builds the design's state for a stream of at most max_live live buffers.
+     * Returns 0, or -1 with a reason in err. */
+    int (*open)(void **state, const struct bench_config *cfg, uint64_t max_live, char *err,
+                size_t errlen);
+    void (*apply)(void *state, const struct bench_event *ev, size_t n);
+    /* Waits until everything applied so far has taken effect (the socket
+     * server has applied it). NULL when apply is synchronous. */
+    int (*sync)(void *state);
+    /* Reads the design's own view of what is live, for the checks. */
+    int (*check)(void *state, struct design_check *out);
+    void (*close)(void *state);
+};
+
+extern const struct design_ops design_none;
+extern const struct design_ops design_ttshm;
+extern const struct design_ops baseline_socket;
+extern const struct design_ops baseline_counters;
+extern const struct design_ops baseline_cds_lfht;
+extern const struct design_ops baseline_mutex;
+
+/* Thread id of the caller, cached per thread (one syscall per thread). */
+unsigned bench_gettid(void);
+
+/* CLOCK_MONOTONIC_COARSE in ns: the timestamp the baselines that store one use,
+ * the same clock ttshm stamps its records with (reader.h). */
+uint64_t bench_coarse_ns(void);
+
+/* Hash of a buffer key shared by the in-process baselines (murmur3 finaliser,
+ * as ttshm's own). */
+static inline uint64_t bench_key_hash(unsigned device, unsigned type, uint64_t address)
+{
+    uint64_t x = address ^ ((uint64_t)device << 48) ^ ((uint64_t)type << 40);
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Sums every device x type counter of a ttshm writer's segment through the
+ * reader library (what tt-shm-stat would show). Returns 0 or -1. */
+int bench_ttshm_totals(ttshm_writer *w, struct design_check *out);
+
+#endif

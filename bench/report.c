@@ -1,0 +1,644 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "report.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ttshm/types.h"
+
+/* ---------------- machine ---------------- */
+
+void machine_loadavg(double *one_minute)
+{
+    *one_minute = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", one_minute) != 1)
+            *one_minute = -1;
+        fclose(f);
+    }
+}
+
+void machine_info_fill(struct machine_info *m)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->cpu_model, sizeof m->cpu_model, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "model name", 10) == 0) {
+                const char *p = strchr(line, ':');
+                if (p) {
+                    p++;
+                    while (*p == ' ' || *p == '\t')
+                        p++;
+                    snprintf(m->cpu_model, sizeof m->cpu_model, "%s", p);
+                    m->cpu_model[strcspn(m->cpu_model, "\n")] = 0;
+                }
+                break;
+            }
+        }
+        fclose(f);
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    m->cores_online = n > 0 ? (unsigned)n : 0;
+    m->cores_allowed = bench_cpus_allowed();
+    struct utsname u;
+    if (uname(&u) == 0)
+        snprintf(m->kernel, sizeof m->kernel, "%s %s %s", u.sysname, u.release, u.machine);
+    gethostname(m->hostname, sizeof m->hostname - 1);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(m->date, sizeof m->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+#if defined(__clang__)
+    snprintf(m->compiler, sizeof m->compiler, "clang %s", __clang_version__);
+#elif defined(__GNUC__)
+    snprintf(m->compiler, sizeof m->compiler, "gcc %s", __VERSION__);
+#endif
+    machine_loadavg(&m->loadavg_start);
+}
+
+/* ---------------- targets ---------------- */
+
+static const struct design_result *find_design(const struct bench_results *res, const char *name)
+{
+    for (unsigned i = 0; i < res->ndesigns; i++)
+        if (strcmp(res->designs[i].name, name) == 0 && res->designs[i].ran)
+            return &res->designs[i];
+    return NULL;
+}
+
+static void set_target(struct target *t, const char *what, const char *key, int measured,
+                       double value, const char *unit, double limit, int higher_better)
+{
+    memset(t, 0, sizeof *t);
+    t->what = what;
+    t->key = key;
+    t->measured = measured && isfinite(value);
+    t->value = value;
+    t->unit = unit;
+    t->limit = limit;
+    t->higher_better = higher_better;
+    t->met = t->measured && (higher_better ? value >= limit : value <= limit);
+}
+
+unsigned bench_targets(const struct bench_config *cfg, const struct bench_results *res,
+                       struct target *t)
+{
+    (void)cfg;
+    unsigned n = 0;
+    const struct design_result *tt = find_design(res, "ttshm");
+    const struct design_result *so = find_design(res, "socket");
+    const struct design_result *lf = find_design(res, "cds_lfht");
+    const struct design_result *ct = find_design(res, "counters");
+    double ttm = tt ? tt->ns_event.median : NAN;
+    set_target(&t[n++], "alloc+free pair, median, 1 thread", "pair_ns", tt != NULL, 2 * ttm, "ns",
+               40, 0);
+    set_target(&t[n++], "cheaper than socket (client side)", "vs_socket", tt && so,
+               so ? so->ns_event.median / ttm : NAN, "x", 50, 1);
+    set_target(&t[n++], "cheaper than cds_lfht", "vs_cds_lfht", tt && lf,
+               lf ? lf->ns_event.median / ttm : NAN, "x", 3, 1);
+    set_target(&t[n++], "no dearer than counters-only (counters/ttshm)", "vs_counters", tt && ct,
+               ct ? ct->ns_event.median / ttm : NAN, "x", 1, 1);
+    /* Scaling: the largest thread count on own devices, against 1 thread. */
+    const struct scaling_point *best = NULL;
+    for (unsigned i = 0; i < res->nscaling; i++)
+        if (!res->scaling[i].one_device && (!best || res->scaling[i].threads > best->threads))
+            best = &res->scaling[i];
+    struct target *ts = &t[n++];
+    set_target(ts, "16 threads on 16 devices vs 1 thread", "scaling_16",
+               best && best->threads == 16, best ? best->speedup : NAN, "x", 12, 1);
+    if (res->machine.cores_allowed < 16)
+        ts->note = "needs 16 CPUs; this machine has fewer, so the figure shows time-sharing";
+    struct target *ti = &t[n++];
+    set_target(ti, "writer throughput with readers (wall)", "readers_wall", res->interference_ran,
+               res->interference[1].ratio_wall, "x", 0.95, 1);
+    if (res->machine.cores_allowed < res->interference[1].readers + 1)
+        ti->note = "fewer CPUs than processes: readers share the CPUs other than the writer's";
+    set_target(&t[n++], "writer throughput with readers (per CPU-second)", "readers_cpu",
+               res->interference_ran, res->interference[1].ratio_cpu, "x", 0.95, 1);
+    const struct snapshot_point *big = NULL;
+    for (unsigned i = 0; i < res->nsnapshot; i++)
+        if (!big || res->snapshot[i].live > big->live)
+            big = &res->snapshot[i];
+    set_target(&t[n++], "snapshot of 1M entries", "snapshot_1m_ms",
+               big && big->live == 1000000 && big->seen == big->live,
+               big ? big->snapshot_ms.median : NAN, "ms", 20, 0);
+    set_target(&t[n++], "point lookup (hit, largest table)", "lookup_ns", big != NULL,
+               big ? big->lookup_hit_ns : NAN, "ns", 200, 0);
+    set_target(&t[n++], "shm bytes per live entry (largest table)", "bytes_per_entry", big != NULL,
+               big ? big->bytes_per_entry : NAN, "B", 96, 0);
+    set_target(&t[n++], "worst writer stall while growing", "growth_worst_us",
+               res->growth_ran && res->growth.to >= 1000000, res->growth.worst_max_ns / 1e3, "us",
+               1000, 0);
+    return n;
+}
+
+/* ---------------- table ---------------- */
+
+static const char *fmt_ns(char *buf, size_t len, double ns)
+{
+    if (!isfinite(ns))
+        snprintf(buf, len, "-");
+    else if (ns < 10)
+        snprintf(buf, len, "%.2f", ns);
+    else if (ns < 1000)
+        snprintf(buf, len, "%.1f", ns);
+    else
+        snprintf(buf, len, "%.0f", ns);
+    return buf;
+}
+
+void report_print(FILE *f, const struct bench_config *cfg, const struct bench_results *res)
+{
+    const struct machine_info *m = &res->machine;
+    char a[32], b[32], c[32], d[32], e[32];
+    fprintf(f, "\ntt-shm-bench %s  %s\n", TTSHM_VERSION_STRING, m->date);
+    fprintf(f, "machine: %s, %u CPUs online (%u allowed), %s; load %.2f at start, %.2f at end\n",
+            m->cpu_model, m->cores_online, m->cores_allowed, m->kernel, m->loadavg_start,
+            m->loadavg_end);
+    if (m->loadavg_start > 0.5 * m->cores_online || m->loadavg_end > 0.5 * m->cores_online)
+        fprintf(f, "note: the machine was busy with other work; figures are noisier than usual\n");
+    fprintf(f,
+            "clock: CLOCK_MONOTONIC per batch of %u events; growth ops by %s (%.2f GHz, "
+            "%.1f ns timer overhead)\n",
+            cfg->batch, res->tsc.source ? res->tsc.source : "-", res->tsc.ghz,
+            res->tsc.overhead_ns);
+
+    if (res->ndesigns) {
+        const struct design_result *d0 = &res->designs[0];
+        fprintf(f,
+                "\n== Overhead per event, same stream, one thread (%llu live, %u devices, "
+                "%llu timed events x %u reps after %u warm-up reps)\n",
+                (unsigned long long)cfg->live, cfg->devices, (unsigned long long)d0->events_per_rep,
+                cfg->reps, d0->warmup_passes);
+        fprintf(f,
+                "ns/event = time of a whole repetition / its events (median and p99 over the "
+                "repetitions);\nbatch = the same per batch of %u events (median: the typical "
+                "event; p99: spikes such as a table rebuild)\n",
+                cfg->batch);
+        fprintf(f, "%-10s %10s %10s %10s %10s %10s %8s  %-5s %s\n", "design", "ns/event", "p99",
+                "batch med", "batch p99", "ns/pair", "x ttshm", "check", "notes");
+        for (unsigned i = 0; i < res->ndesigns; i++) {
+            const struct design_result *r = &res->designs[i];
+            if (!r->ran) {
+                fprintf(f, "%-10s  did not run: %s\n", r->name, r->error);
+                continue;
+            }
+            char note[96] = "";
+            if (r->seen_steady.table_slots && r->seen_steady.live_count)
+                snprintf(note, sizeof note, "table %llu slots, %.0f B shm per live entry",
+                         (unsigned long long)r->seen_steady.table_slots,
+                         (double)r->seen_steady.shm_bytes / (double)r->seen_steady.live_count);
+            if (r->has_e2e)
+                snprintf(note, sizeof note, "end-to-end %s ns/event (p99 %s)",
+                         fmt_ns(c, sizeof c, r->e2e_ns_event.median),
+                         fmt_ns(d, sizeof d, r->e2e_ns_event.p99));
+            char ratio[32];
+            snprintf(ratio, sizeof ratio, "%.2f", r->ratio_to_ttshm);
+            char bm[32], bp[32];
+            fprintf(f, "%-10s %10s %10s %10s %10s %10s %8s  %-5s %s\n", r->name,
+                    fmt_ns(a, sizeof a, r->ns_event.median), fmt_ns(b, sizeof b, r->ns_event.p99),
+                    fmt_ns(bm, sizeof bm, r->batch_ns.median),
+                    fmt_ns(bp, sizeof bp, r->batch_ns.p99),
+                    fmt_ns(c, sizeof c, 2 * r->ns_event.median),
+                    r->ratio_to_ttshm > 0 ? ratio : "-", r->check_ok ? "ok" : "FAIL", note);
+        }
+    }
+
+    if (res->scaling_ran) {
+        fprintf(f, "\n== ttshm thread scaling (%llu timed events per thread, %u CPUs allowed)\n",
+                (unsigned long long)cfg->scaling_events, m->cores_allowed);
+        fprintf(f, "%-8s %-12s %12s %14s %9s %14s\n", "threads", "devices", "Mevents/s",
+                "ns/event/thr", "speedup", "CPU-ns/event");
+        for (unsigned i = 0; i < res->nscaling; i++) {
+            const struct scaling_point *p = &res->scaling[i];
+            fprintf(f, "%-8u %-12s %12.2f %14.1f %9.2f %14.1f\n", p->threads,
+                    p->one_device ? "all on 0" : "one each", p->mev_s, p->ns_event, p->speedup,
+                    p->cpu_ns_event);
+        }
+    }
+
+    if (res->interference_ran) {
+        fprintf(f, "\n== ttshm writer with reader processes scanning nonstop\n");
+        fprintf(f, "%-8s %14s %8s %16s %8s %12s %6s\n", "readers", "Mev/s (wall)", "ratio",
+                "Mev/s (per CPU)", "ratio", "scans", "busy");
+        for (int k = 0; k < 2; k++) {
+            const struct interference_point *p = &res->interference[k];
+            fprintf(f, "%-8u %14.2f %8.3f %16.2f %8.3f %12llu %6llu\n", p->readers, p->mev_s_wall,
+                    p->ratio_wall, p->mev_s_cpu, p->ratio_cpu, (unsigned long long)p->reader_scans,
+                    (unsigned long long)p->reader_busy);
+        }
+    }
+
+    if (res->snapshot_ran || res->memory_ran) {
+        fprintf(f, "\n== ttshm reader and memory\n");
+        if (res->memory_ran)
+            fprintf(f,
+                    "empty segment: %llu B mapped by a reader (%llu table slots), %llu B resident "
+                    "in tmpfs over %u objects (%llu B apparent)\n",
+                    (unsigned long long)res->memory.empty_shm_bytes,
+                    (unsigned long long)res->memory.empty_table_slots,
+                    (unsigned long long)res->memory.empty_resident_bytes, res->memory.empty_objects,
+                    (unsigned long long)res->memory.empty_apparent_bytes);
+        fprintf(f, "%10s %12s %12s %10s %10s %10s %10s %11s\n", "live", "snapshot ms", "foreach ms",
+                "lookup ns", "miss ns", "slots", "B/entry", "resident B");
+        for (unsigned i = 0; i < res->nsnapshot; i++) {
+            const struct snapshot_point *p = &res->snapshot[i];
+            fprintf(f, "%10llu %12.3f %12.3f %10.1f %10.1f %10llu %10.1f %11.1f\n",
+                    (unsigned long long)p->live, p->snapshot_ms.median, p->foreach_ms.median,
+                    p->lookup_hit_ns, p->lookup_miss_ns, (unsigned long long)p->table_slots,
+                    p->bytes_per_entry, p->resident_per_entry);
+        }
+    }
+
+    if (res->growth_ran) {
+        const struct growth_result *g = &res->growth;
+        fprintf(
+            f, "\n== ttshm writer latency per alloc while the table grows %llu -> %llu (%u reps)\n",
+            (unsigned long long)g->from, (unsigned long long)g->to, g->reps);
+        fprintf(f,
+                "median %s ns, p99 %s ns, p99.9 %s ns, worst %s ns (median of reps' worst %s "
+                "ns); final table %llu slots\n",
+                fmt_ns(a, sizeof a, g->op_ns.median), fmt_ns(b, sizeof b, g->op_ns.p99),
+                fmt_ns(c, sizeof c, g->op_ns.p999), fmt_ns(d, sizeof d, g->worst_max_ns),
+                fmt_ns(e, sizeof e, g->worst_median_ns), (unsigned long long)g->final_table_slots);
+        fprintf(f,
+                "worst op in the %llu of %llu bins in which the thread was not preempted: %s ns "
+                "(bin ending at %llu live)\n",
+                (unsigned long long)((uint64_t)g->bins * g->reps - g->preempted_bins),
+                (unsigned long long)((uint64_t)g->bins * g->reps),
+                fmt_ns(a, sizeof a, g->worst_unpreempted_ns),
+                (unsigned long long)g->worst_unpreempted_at);
+    }
+
+    struct target t[BENCH_MAX_TARGETS];
+    unsigned nt = bench_targets(cfg, res, t);
+    fprintf(f, "\n== Targets (issue 4)\n");
+    for (unsigned i = 0; i < nt; i++) {
+        char v[32];
+        if (t[i].measured)
+            snprintf(v, sizeof v, "%.2f %s", t[i].value, t[i].unit);
+        else
+            snprintf(v, sizeof v, "-");
+        fprintf(f, "%-50s %14s  %s %.2f %-3s %s%s%s\n", t[i].what, v,
+                t[i].higher_better ? ">=" : "<=", t[i].limit, t[i].unit,
+                !t[i].measured ? "not measured"
+                : t[i].met     ? "met"
+                               : "MISSED",
+                t[i].note ? "  -- " : "", t[i].note ? t[i].note : "");
+    }
+    fprintf(f, "\n");
+}
+
+/* ---------------- JSON ---------------- */
+
+/* A minimal streaming JSON writer: commas by nesting level. */
+struct json {
+    FILE *f;
+    int depth;
+    int first[32];
+};
+
+static void j_sep(struct json *j, const char *key)
+{
+    if (!j->first[j->depth])
+        fputc(',', j->f);
+    j->first[j->depth] = 0;
+    fputc('\n', j->f);
+    for (int i = 0; i < j->depth; i++)
+        fputs("  ", j->f);
+    if (key)
+        fprintf(j->f, "\"%s\": ", key);
+}
+
+static void j_open(struct json *j, const char *key, char c)
+{
+    if (j->depth >= 0 && j->depth < 31 && (j->depth > 0 || key))
+        j_sep(j, key);
+    fputc(c, j->f);
+    j->depth++;
+    j->first[j->depth] = 1;
+}
+
+static void j_close(struct json *j, char c)
+{
+    j->depth--;
+    fputc('\n', j->f);
+    for (int i = 0; i < j->depth; i++)
+        fputs("  ", j->f);
+    fputc(c, j->f);
+}
+
+static void j_num(struct json *j, const char *key, double v)
+{
+    j_sep(j, key);
+    if (isfinite(v))
+        fprintf(j->f, "%.6g", v);
+    else
+        fputs("null", j->f); /* the smoke test treats null as a failure */
+}
+
+static void j_u64(struct json *j, const char *key, uint64_t v)
+{
+    j_sep(j, key);
+    fprintf(j->f, "%llu", (unsigned long long)v);
+}
+
+static void j_str(struct json *j, const char *key, const char *s)
+{
+    j_sep(j, key);
+    fputc('"', j->f);
+    for (const char *p = s ? s : ""; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(j->f, "\\%c", *p);
+        else if ((unsigned char)*p < 0x20)
+            fprintf(j->f, "\\u%04x", *p);
+        else
+            fputc(*p, j->f);
+    }
+    fputc('"', j->f);
+}
+
+static void j_bool(struct json *j, const char *key, int v)
+{
+    j_sep(j, key);
+    fputs(v ? "true" : "false", j->f);
+}
+
+static void j_summary(struct json *j, const char *key, const struct summary *s)
+{
+    j_open(j, key, '{');
+    j_u64(j, "n", s->n);
+    j_num(j, "min", s->min);
+    j_num(j, "median", s->median);
+    j_num(j, "mean", s->mean);
+    j_num(j, "p90", s->p90);
+    j_num(j, "p99", s->p99);
+    j_num(j, "p999", s->p999);
+    j_num(j, "max", s->max);
+    j_close(j, '}');
+}
+
+static void j_check(struct json *j, const char *key, const struct design_check *c)
+{
+    j_open(j, key, '{');
+    /* A field the design cannot tell (BENCH_NA) is left out. */
+    if (c->live_count != BENCH_NA)
+        j_u64(j, "live_count", c->live_count);
+    if (c->live_bytes != BENCH_NA)
+        j_u64(j, "live_bytes", c->live_bytes);
+    if (c->events != BENCH_NA)
+        j_u64(j, "events", c->events);
+    j_u64(j, "anomalies", c->anomalies);
+    if (c->table_slots) {
+        j_u64(j, "table_slots", c->table_slots);
+        j_u64(j, "shm_bytes", c->shm_bytes);
+    }
+    j_close(j, '}');
+}
+
+int report_json(const char *path, const struct bench_config *cfg, const struct bench_results *res)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        perror(path);
+        return -1;
+    }
+    struct json jj = {f, 0, {1}};
+    struct json *j = &jj;
+    j_open(j, NULL, '{');
+    j_str(j, "schema", "tt-shm-bench/1");
+    j_str(j, "version", TTSHM_VERSION_STRING);
+    j_num(j, "wall_seconds", res->wall_seconds);
+    j_u64(j, "failures", (uint64_t)res->failures);
+
+    const struct machine_info *m = &res->machine;
+    j_open(j, "machine", '{');
+    j_str(j, "cpu_model", m->cpu_model);
+    j_u64(j, "cores_online", m->cores_online);
+    j_u64(j, "cores_allowed", m->cores_allowed);
+    j_str(j, "kernel", m->kernel);
+    j_str(j, "hostname", m->hostname);
+    j_str(j, "date", m->date);
+    j_str(j, "compiler", m->compiler);
+    j_num(j, "loadavg_start", m->loadavg_start);
+    j_num(j, "loadavg_end", m->loadavg_end);
+    j_close(j, '}');
+
+    j_open(j, "config", '{');
+    j_u64(j, "events", cfg->events);
+    j_u64(j, "live", cfg->live);
+    j_u64(j, "devices", cfg->devices);
+    j_u64(j, "reps", cfg->reps);
+    j_u64(j, "warmup_events", cfg->warmup_events);
+    j_u64(j, "batch", cfg->batch);
+    j_open(j, "threads", '[');
+    for (unsigned i = 0; i < cfg->nthreads; i++)
+        j_u64(j, NULL, cfg->threads[i]);
+    j_close(j, ']');
+    j_u64(j, "scaling_events", cfg->scaling_events);
+    j_u64(j, "scaling_reps", cfg->scaling_reps);
+    j_u64(j, "readers", cfg->readers);
+    j_num(j, "reader_seconds", cfg->reader_seconds);
+    j_u64(j, "reader_reps", cfg->reader_reps);
+    j_open(j, "snapshot_sizes", '[');
+    for (unsigned i = 0; i < cfg->nsnapshot; i++)
+        j_u64(j, NULL, cfg->snapshot_sizes[i]);
+    j_close(j, ']');
+    j_u64(j, "snapshot_reps", cfg->snapshot_reps);
+    j_u64(j, "lookups", cfg->lookups);
+    j_u64(j, "growth_from", cfg->growth_from);
+    j_u64(j, "growth_to", cfg->growth_to);
+    j_u64(j, "growth_reps", cfg->growth_reps);
+    j_u64(j, "seed", cfg->seed);
+    j_bool(j, "pinned", cfg->pin);
+    j_bool(j, "full", cfg->full);
+    j_close(j, '}');
+
+    j_open(j, "clock", '{');
+    j_str(j, "throughput", "CLOCK_MONOTONIC per batch");
+    j_str(j, "per_op", res->tsc.source ? res->tsc.source : "");
+    j_num(j, "tsc_ghz", res->tsc.ghz);
+    j_num(j, "timer_overhead_ns", res->tsc.overhead_ns);
+    j_close(j, '}');
+
+    j_open(j, "designs", '[');
+    for (unsigned i = 0; i < res->ndesigns; i++) {
+        const struct design_result *r = &res->designs[i];
+        j_open(j, NULL, '{');
+        j_str(j, "name", r->name);
+        j_str(j, "model", r->model);
+        j_bool(j, "ran", r->ran);
+        if (!r->ran)
+            j_str(j, "error", r->error);
+        j_u64(j, "reps", r->reps);
+        j_u64(j, "warmup_passes", r->warmup_passes);
+        j_u64(j, "events_per_rep", r->events_per_rep);
+        if (r->ran) {
+            j_summary(j, "ns_per_event", &r->ns_event);
+            j_num(j, "ns_per_pair_median", 2 * r->ns_event.median);
+            j_summary(j, "batch_ns_per_event", &r->batch_ns);
+            j_num(j, "ratio_to_ttshm", r->ratio_to_ttshm);
+            if (r->has_e2e)
+                j_summary(j, "end_to_end_ns_per_event", &r->e2e_ns_event);
+        }
+        j_bool(j, "check_ok", r->check_ok);
+        j_check(j, "expected_steady", &r->expect_steady);
+        j_check(j, "seen_steady", &r->seen_steady);
+        j_check(j, "expected_empty", &r->expect_empty);
+        j_check(j, "seen_empty", &r->seen_empty);
+        j_close(j, '}');
+    }
+    j_close(j, ']');
+
+    if (res->scaling_ran) {
+        j_open(j, "scaling", '[');
+        for (unsigned i = 0; i < res->nscaling; i++) {
+            const struct scaling_point *p = &res->scaling[i];
+            j_open(j, NULL, '{');
+            j_u64(j, "threads", p->threads);
+            j_str(j, "devices", p->one_device ? "one" : "distinct");
+            j_u64(j, "events_per_rep", p->events_total);
+            j_num(j, "mevents_per_s", p->mev_s);
+            j_num(j, "ns_per_event_per_thread", p->ns_event);
+            j_num(j, "cpu_ns_per_event", p->cpu_ns_event);
+            j_num(j, "speedup", p->speedup);
+            j_open(j, "mevents_per_s_reps", '[');
+            for (unsigned k = 0; k < p->reps; k++)
+                j_num(j, NULL, p->mev_s_reps[k]);
+            j_close(j, ']');
+            j_u64(j, "not_recorded", p->non_recorded);
+            j_close(j, '}');
+        }
+        j_close(j, ']');
+    }
+
+    if (res->interference_ran) {
+        j_open(j, "readers", '[');
+        for (int k = 0; k < 2; k++) {
+            const struct interference_point *p = &res->interference[k];
+            j_open(j, NULL, '{');
+            j_u64(j, "readers", p->readers);
+            j_num(j, "mevents_per_s_wall", p->mev_s_wall);
+            j_num(j, "mevents_per_cpu_s", p->mev_s_cpu);
+            j_num(j, "ratio_wall", p->ratio_wall);
+            j_num(j, "ratio_cpu", p->ratio_cpu);
+            j_u64(j, "writer_events", p->events);
+            j_u64(j, "reader_scans", p->reader_scans);
+            j_u64(j, "reader_entries", p->reader_entries);
+            j_u64(j, "reader_busy", p->reader_busy);
+            j_u64(j, "reader_errors", p->reader_errors);
+            j_u64(j, "reps", p->reps);
+            j_close(j, '}');
+        }
+        j_close(j, ']');
+    }
+
+    if (res->memory_ran) {
+        j_open(j, "empty_segment", '{');
+        j_u64(j, "shm_bytes", res->memory.empty_shm_bytes);
+        j_u64(j, "resident_bytes", res->memory.empty_resident_bytes);
+        j_u64(j, "apparent_bytes", res->memory.empty_apparent_bytes);
+        j_u64(j, "objects", res->memory.empty_objects);
+        j_u64(j, "table_slots", res->memory.empty_table_slots);
+        j_close(j, '}');
+    }
+
+    if (res->snapshot_ran) {
+        j_open(j, "reader", '[');
+        for (unsigned i = 0; i < res->nsnapshot; i++) {
+            const struct snapshot_point *p = &res->snapshot[i];
+            j_open(j, NULL, '{');
+            j_u64(j, "live", p->live);
+            j_u64(j, "snapshot_entries", p->seen);
+            j_summary(j, "snapshot_ms", &p->snapshot_ms);
+            j_summary(j, "foreach_ms", &p->foreach_ms);
+            j_num(j, "lookup_hit_ns", p->lookup_hit_ns);
+            j_num(j, "lookup_miss_ns", p->lookup_miss_ns);
+            j_u64(j, "lookup_errors", p->lookup_errors);
+            j_u64(j, "table_slots", p->table_slots);
+            j_u64(j, "shm_bytes", p->shm_bytes);
+            j_num(j, "shm_bytes_per_entry", p->bytes_per_entry);
+            j_u64(j, "resident_bytes", p->resident_bytes);
+            j_num(j, "resident_bytes_per_entry", p->resident_per_entry);
+            j_num(j, "fill_ns_per_alloc", p->fill_ns_event);
+            j_close(j, '}');
+        }
+        j_close(j, ']');
+    }
+
+    if (res->growth_ran) {
+        const struct growth_result *g = &res->growth;
+        j_open(j, "growth", '{');
+        j_u64(j, "from", g->from);
+        j_u64(j, "to", g->to);
+        j_u64(j, "reps", g->reps);
+        j_str(j, "clock", g->clock);
+        j_num(j, "timer_overhead_ns", g->timer_overhead_ns);
+        j_summary(j, "op_ns", &g->op_ns);
+        j_num(j, "worst_ns", g->worst_max_ns);
+        j_num(j, "worst_median_ns", g->worst_median_ns);
+        j_open(j, "worst_ns_reps", '[');
+        for (unsigned k = 0; k < g->reps; k++)
+            j_num(j, NULL, g->worst_ns[k]);
+        j_close(j, ']');
+        j_open(j, "worst_at_live_reps", '[');
+        for (unsigned k = 0; k < g->reps; k++)
+            j_u64(j, NULL, g->worst_at_live[k]);
+        j_close(j, ']');
+        j_u64(j, "final_table_slots", g->final_table_slots);
+        j_num(j, "worst_unpreempted_ns", g->worst_unpreempted_ns);
+        j_u64(j, "worst_unpreempted_at_live", g->worst_unpreempted_at);
+        j_u64(j, "preempted_bins", g->preempted_bins);
+        j_u64(j, "bins_total", (uint64_t)g->bins * g->reps);
+        j_u64(j, "not_recorded", g->non_recorded);
+        j_open(j, "bins", '[');
+        for (unsigned b = 0; b < g->bins; b++) {
+            j_open(j, NULL, '[');
+            j_u64(j, NULL, g->bin_live[b]);
+            j_num(j, NULL, g->bin_max_ns[b]);
+            j_num(j, NULL, g->bin_p50_ns[b]);
+            j_u64(j, NULL, g->bin_table_slots[b]);
+            j_close(j, ']');
+        }
+        j_close(j, ']');
+        j_str(j, "bins_columns", "live, max_ns (all reps), median_ns (last rep), table_slots");
+        j_close(j, '}');
+    }
+
+    struct target t[BENCH_MAX_TARGETS];
+    unsigned nt = bench_targets(cfg, res, t);
+    j_open(j, "targets", '[');
+    for (unsigned i = 0; i < nt; i++) {
+        j_open(j, NULL, '{');
+        j_str(j, "key", t[i].key);
+        j_str(j, "what", t[i].what);
+        j_bool(j, "measured", t[i].measured);
+        if (t[i].measured)
+            j_num(j, "value", t[i].value);
+        j_str(j, "unit", t[i].unit);
+        j_str(j, "rule", t[i].higher_better ? ">=" : "<=");
+        j_num(j, "limit", t[i].limit);
+        j_bool(j, "met", t[i].met);
+        if (t[i].note)
+            j_str(j, "note", t[i].note);
+        j_close(j, '}');
+    }
+    j_close(j, ']');
+    j_close(j, '}');
+    fputc('\n', f);
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        fprintf(stderr, "tt-shm-bench: writing %s failed\n", path);
+        return -1;
+    }
+    return 0;
+}

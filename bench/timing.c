@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "timing.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+static cpu_set_t g_startup_set;
+static unsigned g_ncpus;
+static int g_cpus[CPU_SETSIZE];
+
+void bench_cpus_init(void)
+{
+    CPU_ZERO(&g_startup_set);
+    if (sched_getaffinity(0, sizeof g_startup_set, &g_startup_set) != 0) {
+        g_ncpus = 0;
+        return;
+    }
+    g_ncpus = 0;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &g_startup_set))
+            g_cpus[g_ncpus++] = c;
+}
+
+unsigned bench_cpus_allowed(void)
+{
+    return g_ncpus ? g_ncpus : 1;
+}
+
+int bench_pin_thread(unsigned idx)
+{
+    if (g_ncpus == 0)
+        return -1;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(g_cpus[idx % g_ncpus], &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0 ? 0 : -1;
+}
+
+void bench_unpin_thread(void)
+{
+    if (g_ncpus)
+        pthread_setaffinity_np(pthread_self(), sizeof g_startup_set, &g_startup_set);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_quantile_sorted(const double *v, size_t n, double q)
+{
+    if (n == 0)
+        return 0;
+    /* Nearest rank: the smallest value with at least q*n values at or below it. */
+    double rank = ceil(q * (double)n);
+    size_t i = rank < 1 ? 0 : (size_t)rank - 1;
+    if (i >= n)
+        i = n - 1;
+    return v[i];
+}
+
+void bench_summarize(double *v, size_t n, struct summary *s)
+{
+    memset(s, 0, sizeof *s);
+    if (n == 0)
+        return;
+    qsort(v, n, sizeof *v, cmp_double);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += v[i];
+    s->n = n;
+    s->min = v[0];
+    s->max = v[n - 1];
+    s->mean = sum / (double)n;
+    /* Median of an even count is the mean of the middle two, as usual. */
+    s->median = (n & 1) ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    s->p90 = bench_quantile_sorted(v, n, 0.90);
+    s->p99 = bench_quantile_sorted(v, n, 0.99);
+    s->p999 = bench_quantile_sorted(v, n, 0.999);
+}
+
+void bench_tsc_calibrate(struct tsc_calibration *cal)
+{
+    memset(cal, 0, sizeof *cal);
+#if BENCH_HAVE_TSC
+    cal->source = "tsc";
+    /* Three 20 ms windows; the median rate rejects one disturbed by a preemption. */
+    double rates[3];
+    for (int k = 0; k < 3; k++) {
+        uint64_t n0 = bench_now_ns(), t0 = __rdtsc();
+        while (bench_now_ns() - n0 < 20000000ull)
+            ;
+        uint64_t n1 = bench_now_ns(), t1 = __rdtsc();
+        rates[k] = (double)(n1 - n0) / (double)(t1 - t0);
+    }
+    struct summary s;
+    bench_summarize(rates, 3, &s);
+    cal->ns_per_tick = s.median;
+#else
+    cal->source = "clock_monotonic";
+    cal->ns_per_tick = 1.0;
+#endif
+    cal->ghz = 1.0 / cal->ns_per_tick;
+    enum { N = 2001 };
+    static double ov[N];
+    for (int i = 0; i < N; i++) {
+        uint64_t a = bench_tick_begin();
+        uint64_t b = bench_tick_end();
+        ov[i] = (double)(b - a) * cal->ns_per_tick;
+    }
+    struct summary o;
+    bench_summarize(ov, N, &o);
+    cal->overhead_ns = o.median;
+    cal->ok = cal->ns_per_tick > 0 && isfinite(cal->ns_per_tick);
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Clocks, the cycle counter, CPU pinning and order statistics for the bench.
+ *
+ * Throughput figures are timed with CLOCK_MONOTONIC around batches of many
+ * events, so the clock's own ~25 ns is spread over the batch. Per-operation
+ * latencies (the growth run) use the TSC, calibrated against CLOCK_MONOTONIC,
+ * because a clock_gettime per operation would be as long as the operation.
+ */
+#ifndef TTSHM_BENCH_TIMING_H
+#define TTSHM_BENCH_TIMING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define BENCH_HAVE_TSC 1
+#else
+#define BENCH_HAVE_TSC 0
+#endif
+
+static inline uint64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time of the calling thread: what it ran, not what it waited. */
+static inline uint64_t bench_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Cycle-counter reads that bracket one operation. The lfence keeps the
+ * operation's loads from being reordered across the reads (rdtsc alone is not
+ * ordered); without a TSC they fall back to CLOCK_MONOTONIC in ns. */
+static inline uint64_t bench_tick_begin(void)
+{
+#if BENCH_HAVE_TSC
+    _mm_lfence();
+    uint64_t t = __rdtsc();
+    _mm_lfence();
+    return t;
+#else
+    return bench_now_ns();
+#endif
+}
+
+static inline uint64_t bench_tick_end(void)
+{
+#if BENCH_HAVE_TSC
+    unsigned aux;
+    uint64_t t = __rdtscp(&aux);
+    _mm_lfence();
+    return t;
+#else
+    return bench_now_ns();
+#endif
+}
+
+struct tsc_calibration {
+    int ok;
+    const char *source; /* "tsc" or "clock_monotonic" */
+    double ns_per_tick;
+    double overhead_ns; /* median of an empty begin/end pair */
+    double ghz;
+};
+
+/* Measures ticks against CLOCK_MONOTONIC over ~50 ms. */
+void bench_tsc_calibrate(struct tsc_calibration *cal);
+
+/* Order statistics of a sample. */
+struct summary {
+    uint64_t n;
+    double min, median, mean, p90, p99, p999, max;
+};
+
+/* Sorts v (n values) in place and fills *s; an empty sample gives zeros. */
+void bench_summarize(double *v, size_t n, struct summary *s);
+
+/* The q-quantile (0..1) of a sorted array, by the nearest-rank rule. */
+double bench_quantile_sorted(const double *v, size_t n, double q);
+
+/* CPUs this process may run on (at startup). */
+unsigned bench_cpus_allowed(void);
+
+/* Pins the calling thread to the idx-th allowed CPU (modulo their number).
+ * Returns 0, or -1 (and leaves the thread unpinned) on failure. */
+int bench_pin_thread(unsigned idx);
+
+/* Gives the calling thread back every CPU the process started with. */
+void bench_unpin_thread(void);
+
+/* Remembers the startup affinity; call once before any pinning. */
+void bench_cpus_init(void);
+
+#endif
