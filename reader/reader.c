@@ -262,6 +262,10 @@ static int refresh(struct ttshm_reader *r, struct identity *id)
         if (rc)
             return rc;
         rc = map_tables(r, id, check);
+        /* A table that fails validation while the header changed is one of
+         * a writer that took the slot over meanwhile: read the header again. */
+        if (rc == -TTSHM_E_CORRUPT && r->shrunk == 0 && !seq_unchanged(r, id->seq))
+            rc = -TTSHM_E_BUSY;
         if (rc != -TTSHM_E_BUSY)
             return rc;
         short_pause();
