@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build test demo bench asan tsan stress fuzz install format clean
+.PHONY: all deps build test demo bench asan tsan stress fuzz install format format-check clean
 
 all: build
 
@@ -59,8 +59,15 @@ fuzz:
 install: build
 	cmake --install $(BUILD)
 
+SOURCES = $(shell find core include reader sim tests bench -name '*.[ch]')
+
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $(SOURCES)
+
+# CI: every C source formatted as .clang-format says.
+format-check:
+	@scripts/deps.sh clang-format
+	@clang-format --dry-run --Werror $(SOURCES) && echo "format: $(words $(SOURCES)) files ok"
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

@@ -34,9 +34,8 @@ uint64_t ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n)
                     : total > TTSHM_MIGRATING_AT(t->nslots) ? TTSHM_GATE_DRAIN
                                                             : TTSHM_GATE_OPEN;
     unsigned was = atomic_load_explicit(&t->gate, memory_order_relaxed);
-    while (gate > was && !atomic_compare_exchange_weak_explicit(&t->gate, &was, gate,
-                                                                memory_order_relaxed,
-                                                                memory_order_relaxed))
+    while (gate > was && !atomic_compare_exchange_weak_explicit(
+                             &t->gate, &was, gate, memory_order_relaxed, memory_order_relaxed))
         ;
     return total;
 }
@@ -44,7 +43,7 @@ uint64_t ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n)
 uint64_t ttshm_table_size_for(uint64_t live, uint64_t cur_slots)
 {
     uint64_t nslots = cur_slots;
-    while (live * 8 > nslots * 3 && nslots < TTSHM_MAX_TABLE)
+    while (live * 16 > nslots * 7 && nslots < TTSHM_MAX_TABLE)
         nslots <<= 1;
     return nslots;
 }
@@ -179,16 +178,13 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
 
     uint64_t live_bytes, live = ttshm_live_total(w->hdr, &live_bytes);
     uint64_t nslots = ttshm_table_size_for(live, cur->nslots);
-    /* A prepared table will do if records fill at most 7/16 of it. */
-    uint64_t enough = cur->nslots;
-    while (live * 16 > enough * 7 && enough < TTSHM_MAX_TABLE)
-        enough <<= 1;
+    /* A prepared table will do if it is at least that large. */
     bool pending;
-    struct ttshm_table *nt = ttshm_preparer_take(w, enough, false, &pending);
+    struct ttshm_table *nt = ttshm_preparer_take(w, nslots, false, &pending);
     if (nt == NULL && pending) {
         if (mode == TTSHM_GROW_IF_NEEDED && used_total(cur) <= TTSHM_HOLD_AT(cur->nslots))
             goto out; /* the table still has room: let the preparer finish */
-        nt = ttshm_preparer_take(w, enough, true, &pending);
+        nt = ttshm_preparer_take(w, nslots, true, &pending);
     }
     struct ttshm_view *mig = calloc(1, sizeof *mig), *done = calloc(1, sizeof *done);
     int rc = (mig && done) ? 0 : -TTSHM_E_NOMEM;

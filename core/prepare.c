@@ -1,20 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The writer's background thread, started on first need with every signal
- * blocked. It does the two slow parts of growth so that no recording call
- * waits for them:
+ * The writer's two background threads, each started on first need with every
+ * signal blocked. They do the two slow parts of growth so that no recording
+ * call waits for them:
  *
- * - It prepares the next table. Creating one costs time proportional to its
+ * - `ttshm-prepare` prepares the next table. Creating one costs time proportional to its
  *   size (posix_fallocate reserves and zeroes its pages, then every page is
  *   faulted in): tens of milliseconds for the tables of a million records.
  *   Asked for once per table when it is 3/8 used, it makes a table sized for
  *   twice the records of the moment. At 3/4 a growth takes it if it is large
  *   enough; while it is still being made the table fills on, and at 7/8 the
  *   growing thread (and every claim) waits for it; if it falls short the
- *   growing thread creates a table itself. Making a table comes before
- *   reclaiming, which nothing waits for.
- * - It reclaims what growth retired (superseded views, drained tables) after
- *   an RCU grace period, when no writer thread can still be using them.
+ *   growing thread creates a table itself.
+ * - `ttshm-reclaim` frees what growth retired (superseded views, drained
+ *   tables) after an RCU grace period, when no writer thread can still be
+ *   using them. A grace period can take 10 ms and more (urcu-bp polls its
+ *   readers, then sleeps): a thread of its own, so a table request never
+ *   waits behind one.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -77,47 +79,74 @@ static void reclaim(struct ttshm_preparer *p)
     pthread_mutex_lock(&p->lock);
 }
 
-static void *background_main(void *arg)
+static void *maker_main(void *arg)
 {
     struct ttshm_writer *w = arg;
     struct ttshm_preparer *p = &w->prep;
     pthread_mutex_lock(&p->lock);
     while (!p->stop) {
-        /* A growth may be waiting for the table; reclaiming can wait. */
         if (p->want_slots != 0)
             make_table(w, p);
-        else if (p->retired_views != NULL || p->retired_tables != NULL)
-            reclaim(p);
         else
-            pthread_cond_wait(&p->cond, &p->lock);
+            pthread_cond_wait(&p->maker.wake, &p->lock);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
-/* Caller holds p->lock. */
-static bool ensure_started(struct ttshm_writer *w, struct ttshm_preparer *p)
+static void *reclaimer_main(void *arg)
 {
-    if (!p->started && !p->stop) {
+    struct ttshm_writer *w = arg;
+    struct ttshm_preparer *p = &w->prep;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stop) {
+        if (p->retired_views != NULL || p->retired_tables != NULL)
+            reclaim(p);
+        else
+            pthread_cond_wait(&p->reclaimer.wake, &p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Caller holds p->lock. Starts the worker's thread on first need. */
+static bool ensure_started(struct ttshm_writer *w, struct ttshm_worker *k, void *(*main)(void *),
+                           const char *name)
+{
+    if (!k->started && !w->prep.stop) {
         /* The thread must not run the host's signal handlers. */
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        p->started = pthread_create(&p->thread, NULL, background_main, w) == 0;
+        k->started = pthread_create(&k->thread, NULL, main, w) == 0;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (p->started)
-            pthread_setname_np(p->thread, "ttshm-writer");
+        if (k->started)
+            pthread_setname_np(k->thread, name);
     }
-    return p->started;
+    return k->started;
+}
+
+static void worker_init(struct ttshm_worker *k)
+{
+    k->started = false;
+    pthread_cond_init(&k->wake, NULL);
+}
+
+static void worker_stop(struct ttshm_worker *k)
+{
+    if (k->started)
+        pthread_join(k->thread, NULL);
+    pthread_cond_destroy(&k->wake);
 }
 
 void ttshm_preparer_init(struct ttshm_writer *w)
 {
     struct ttshm_preparer *p = &w->prep;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->cond, NULL);
+    worker_init(&p->maker);
+    worker_init(&p->reclaimer);
     pthread_cond_init(&p->done, NULL);
-    p->started = p->stop = p->busy = false;
+    p->stop = p->busy = false;
     p->want_slots = 0;
     p->ready = NULL;
     p->retired_views = NULL;
@@ -133,10 +162,10 @@ void ttshm_preparer_request(struct ttshm_writer *w, const struct ttshm_table *cu
         pthread_mutex_trylock(&p->lock) != 0)
         return;
     atomic_store_explicit(&p->asked_for_epoch, cur->epoch, memory_order_relaxed);
-    if (ensure_started(w, p)) {
+    if (ensure_started(w, &p->maker, maker_main, "ttshm-prepare")) {
         uint64_t bytes, live = ttshm_live_total(w->hdr, &bytes);
         p->want_slots = ttshm_table_size_for(live * 2, cur->nslots);
-        pthread_cond_signal(&p->cond);
+        pthread_cond_signal(&p->maker.wake);
     }
     pthread_mutex_unlock(&p->lock);
 }
@@ -146,7 +175,7 @@ static void retire(struct ttshm_writer *w, struct ttshm_view *v, struct ttshm_ta
 {
     struct ttshm_preparer *p = &w->prep;
     pthread_mutex_lock(&p->lock);
-    if (ensure_started(w, p)) {
+    if (ensure_started(w, &p->reclaimer, reclaimer_main, "ttshm-reclaim")) {
         if (v != NULL) {
             v->retired_next = p->retired_views;
             p->retired_views = v;
@@ -155,7 +184,7 @@ static void retire(struct ttshm_writer *w, struct ttshm_view *v, struct ttshm_ta
             t->retired_next = p->retired_tables;
             p->retired_tables = t;
         }
-        pthread_cond_signal(&p->cond);
+        pthread_cond_signal(&p->reclaimer.wake);
         pthread_mutex_unlock(&p->lock);
         return;
     }
@@ -186,7 +215,7 @@ struct ttshm_table *ttshm_preparer_take(struct ttshm_writer *w, uint64_t min_slo
     struct ttshm_table *t = NULL;
     pthread_mutex_lock(&p->lock);
     /* Waiting out a table being made costs less than making another. */
-    while (wait && p->started && !p->stop && (p->want_slots != 0 || p->busy))
+    while (wait && p->maker.started && !p->stop && (p->want_slots != 0 || p->busy))
         pthread_cond_wait(&p->done, &p->lock);
     /* Any prepared table will do if it is large enough: it is unpublished. A
      * smaller one stays for the thread to replace (discarding a large table
@@ -195,7 +224,7 @@ struct ttshm_table *ttshm_preparer_take(struct ttshm_writer *w, uint64_t min_slo
         t = p->ready;
         p->ready = NULL;
     }
-    *pending = p->started && (p->want_slots != 0 || p->busy);
+    *pending = p->maker.started && (p->want_slots != 0 || p->busy);
     pthread_mutex_unlock(&p->lock);
     return t;
 }
@@ -205,12 +234,12 @@ void ttshm_preparer_stop(struct ttshm_writer *w)
     struct ttshm_preparer *p = &w->prep;
     pthread_mutex_lock(&p->lock);
     p->stop = true;
-    bool started = p->started;
-    pthread_cond_signal(&p->cond);
+    pthread_cond_signal(&p->maker.wake);
+    pthread_cond_signal(&p->reclaimer.wake);
     pthread_cond_broadcast(&p->done);
     pthread_mutex_unlock(&p->lock);
-    if (started)
-        pthread_join(p->thread, NULL);
+    worker_stop(&p->maker);
+    worker_stop(&p->reclaimer);
     /* No recording call may run during close: what is retired is unused. */
     free_retired(p->retired_views, p->retired_tables);
     p->retired_views = NULL;
@@ -220,7 +249,6 @@ void ttshm_preparer_stop(struct ttshm_writer *w)
         ttshm_table_destroy(p->ready);
         p->ready = NULL;
     }
-    pthread_cond_destroy(&p->cond);
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->lock);
 }

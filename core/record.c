@@ -143,7 +143,7 @@ static void finish_op(ttshm_writer *w, struct ttshm_view *v, uint32_t tid, bool 
         ttshm_rcu_read_unlock();                                                                   \
         fn;                                                                                        \
         ttshm_rcu_read_lock();                                                                     \
-        *(v) = atomic_load_explicit(&(w)->view, memory_order_acquire);                            \
+        *(v) = atomic_load_explicit(&(w)->view, memory_order_acquire);                             \
     } while (0)
 
 /* What claiming a slot for an allocation found. */

@@ -528,8 +528,7 @@ static void report_invalid_name(const char *name)
 {
     char shown[4 * 64 + 1];
     size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p != '\0' && n < 64 * 4 - 4;
-         p++) {
+    for (const unsigned char *p = (const unsigned char *)name; *p != '\0' && n < 64 * 4 - 4; p++) {
         if (*p >= 0x20 && *p < 0x7f && *p != '\\' && *p != '"')
             shown[n++] = (char)*p;
         else

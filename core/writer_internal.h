@@ -19,7 +19,7 @@
 
 /* A mapped table object. */
 struct ttshm_table {
-    struct ttshm_table *retired_next; /* on the background thread's list */
+    struct ttshm_table *retired_next; /* on the reclaiming thread's list */
     struct ttshm_table_header *hdr;
     struct ttshm_slot *slots;
     uint64_t nslots;
@@ -47,16 +47,23 @@ struct ttshm_view {
     struct ttshm_table *cur;
     struct ttshm_table *old;
     struct ttshm_view *after;        /* {cur, NULL}, published when `old` is drained */
-    struct ttshm_view *retired_next; /* on the background thread's list */
+    struct ttshm_view *retired_next; /* on the reclaiming thread's list */
 };
 
-/* prepare.c: the thread that creates the next table ahead of need. */
+/* prepare.c: one of the writer's two background threads. */
+struct ttshm_worker {
+    pthread_t thread;
+    bool started;
+    pthread_cond_t wake; /* work came */
+};
+
+/* prepare.c: the threads that create the next table ahead of need and
+ * reclaim what growth retired. */
 struct ttshm_preparer {
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* a request came */
-    pthread_cond_t done; /* a table was made */
-    pthread_t thread;
-    bool started, stop, busy;         /* busy: making a table right now */
+    struct ttshm_worker maker, reclaimer;
+    pthread_cond_t done;              /* a table was made */
+    bool stop, busy;                  /* busy: making a table right now */
     uint64_t want_slots;              /* the request (0: none) */
     struct ttshm_table *ready;        /* made, not yet taken */
     struct ttshm_view *retired_views; /* to free after a grace period */
@@ -174,7 +181,8 @@ enum {
     TTSHM_GATE_HOLD = 2,  /* past 7/8: grow it before claiming */
 };
 /* The table size for `live` records: the current size, doubled until they
- * fill at most 3/8 of it. A table of tombstones is rebuilt at its size. */
+ * fill at most 7/16 of it (so a table that grows at 3/4 doubles). A table
+ * of tombstones is rebuilt at its size. */
 uint64_t ttshm_table_size_for(uint64_t live, uint64_t cur_slots);
 /* Moves all chunks left and waits for the migration to complete. */
 void ttshm_finish_migration(struct ttshm_writer *w);

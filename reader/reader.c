@@ -42,7 +42,7 @@ struct ttshm_reader {
     char segment[128];
     char registry[64];
     unsigned slot;
-    uint64_t instance_id; /* session the mapped tables belong to */
+    uint64_t instance_id;      /* session the mapped tables belong to */
     uint64_t sizes_checked_ns; /* when the mapped objects' sizes were last checked */
     int shrunk;                /* -TTSHM_E_CORRUPT once an object was found shrunk */
     struct mapped_table cur, old;
