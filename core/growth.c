@@ -20,6 +20,14 @@
 
 #include "writer_internal.h"
 
+uint64_t ttshm_used_total(const struct ttshm_table *t)
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < TTSHM_USED_SHARDS; i++)
+        total += atomic_load_explicit((_Atomic uint64_t *)&t->used[i].n, memory_order_relaxed);
+    return total;
+}
+
 uint64_t ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n)
 {
     uint64_t v =
@@ -27,9 +35,7 @@ uint64_t ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n)
     /* Summing the shards costs 16 loads: do it on every check_mask+1-th claim. */
     if (n == 1 && (v & t->check_mask) != 0)
         return 0;
-    uint64_t total = 0;
-    for (unsigned i = 0; i < TTSHM_USED_SHARDS; i++)
-        total += atomic_load_explicit(&t->used[i].n, memory_order_relaxed);
+    uint64_t total = ttshm_used_total(t);
     unsigned gate = total > TTSHM_HOLD_AT(t->nslots)        ? TTSHM_GATE_HOLD
                     : total > TTSHM_MIGRATING_AT(t->nslots) ? TTSHM_GATE_DRAIN
                                                             : TTSHM_GATE_OPEN;
@@ -151,14 +157,6 @@ static bool finish_migration_locked(struct ttshm_writer *w)
     return true;
 }
 
-static uint64_t used_total(struct ttshm_table *t)
-{
-    uint64_t total = 0;
-    for (unsigned i = 0; i < TTSHM_USED_SHARDS; i++)
-        total += atomic_load_explicit(&t->used[i].n, memory_order_relaxed);
-    return total;
-}
-
 void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mode)
 {
     if (mode != TTSHM_GROW_IF_NEEDED)
@@ -171,7 +169,7 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
     struct ttshm_table *cur = v->cur;
     if (cur->epoch != epoch)
         goto out; /* someone grew it while we waited */
-    if (mode == TTSHM_GROW_IF_NEEDED && used_total(cur) <= TTSHM_GROW_AT(cur->nslots))
+    if (mode == TTSHM_GROW_IF_NEEDED && ttshm_used_total(cur) <= TTSHM_GROW_AT(cur->nslots))
         goto out;
     if (w->grow_failed && mode != TTSHM_GROW_FULL)
         goto out; /* retried only when a claim finds the table full */
@@ -182,7 +180,7 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
     bool pending;
     struct ttshm_table *nt = ttshm_preparer_take(w, nslots, false, &pending);
     if (nt == NULL && pending) {
-        if (mode == TTSHM_GROW_IF_NEEDED && used_total(cur) <= TTSHM_HOLD_AT(cur->nslots))
+        if (mode == TTSHM_GROW_IF_NEEDED && ttshm_used_total(cur) <= TTSHM_HOLD_AT(cur->nslots))
             goto out; /* the table still has room: let the preparer finish */
         nt = ttshm_preparer_take(w, nslots, true, &pending);
     }
@@ -203,6 +201,7 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
         goto out;
     }
     w->grow_failed = false;
+    nt->start_live = live;
     *mig = (struct ttshm_view){.cur = nt, .old = cur, .after = done};
     *done = (struct ttshm_view){.cur = nt};
     set_tables(w->hdr, nt, cur);

@@ -8,7 +8,7 @@
  *   size (posix_fallocate reserves and zeroes its pages, then every page is
  *   faulted in): tens of milliseconds for the tables of a million records.
  *   Asked for once per table when it is 3/8 used, it makes a table sized for
- *   twice the records of the moment. At 3/4 a growth takes it if it is large
+ *   the records projected at the growth threshold. At 3/4 a growth takes it if it is large
  *   enough; while it is still being made the table fills on, and at 7/8 the
  *   growing thread (and every claim) waits for it; if it falls short the
  *   growing thread creates a table itself.
@@ -18,8 +18,10 @@
  *   readers, then sleeps): a thread of its own, so a table request never
  *   waits behind one.
  */
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "writer_internal.h"
 
@@ -114,12 +116,22 @@ static bool ensure_started(struct ttshm_writer *w, struct ttshm_worker *k, void 
                            const char *name)
 {
     if (!k->started && !w->prep.stop) {
+        /* Not pinned where the recording thread that starts it may be: it
+         * gets the CPUs of the process's main thread (as a runtime launched
+         * under taskset has them), else it would take time from that very
+         * thread. */
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        cpu_set_t cpus;
+        if (sched_getaffinity(getpid(), sizeof cpus, &cpus) == 0)
+            pthread_attr_setaffinity_np(&attr, sizeof cpus, &cpus);
         /* The thread must not run the host's signal handlers. */
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        k->started = pthread_create(&k->thread, NULL, main, w) == 0;
+        k->started = pthread_create(&k->thread, &attr, main, w) == 0;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
         if (k->started)
             pthread_setname_np(k->thread, name);
     }
@@ -154,6 +166,25 @@ void ttshm_preparer_init(struct ttshm_writer *w)
     atomic_store_explicit(&p->asked_for_epoch, 0, memory_order_relaxed);
 }
 
+/* The live records cur will hold when its used slots reach the growth
+ * threshold, if they keep growing at the rate they have since it was
+ * published: per never-used slot claimed, (live now - live then) / (used
+ * now - live then), between 0 (pure churn: the table will be rebuilt at its
+ * size) and 1 (every claim a new record: it will double). */
+static uint64_t projected_live(struct ttshm_writer *w, const struct ttshm_table *cur)
+{
+    uint64_t bytes, live = ttshm_live_total(w->hdr, &bytes);
+    uint64_t used = ttshm_used_total(cur);
+    uint64_t grow_at = TTSHM_GROW_AT(cur->nslots);
+    if (used >= grow_at || used <= cur->start_live)
+        return live > grow_at ? live : grow_at; /* nothing to go by: assume growth */
+    uint64_t gained = live > cur->start_live ? live - cur->start_live : 0;
+    uint64_t claimed = used - cur->start_live;
+    if (gained > claimed)
+        gained = claimed;
+    return live + (grow_at - used) * gained / claimed;
+}
+
 void ttshm_preparer_request(struct ttshm_writer *w, const struct ttshm_table *cur)
 {
     struct ttshm_preparer *p = &w->prep;
@@ -163,8 +194,7 @@ void ttshm_preparer_request(struct ttshm_writer *w, const struct ttshm_table *cu
         return;
     atomic_store_explicit(&p->asked_for_epoch, cur->epoch, memory_order_relaxed);
     if (ensure_started(w, &p->maker, maker_main, "ttshm-prepare")) {
-        uint64_t bytes, live = ttshm_live_total(w->hdr, &bytes);
-        p->want_slots = ttshm_table_size_for(live * 2, cur->nslots);
+        p->want_slots = ttshm_table_size_for(projected_live(w, cur), cur->nslots);
         pthread_cond_signal(&p->maker.wake);
     }
     pthread_mutex_unlock(&p->lock);

@@ -27,6 +27,7 @@ struct ttshm_table {
     uint64_t epoch;
     size_t map_bytes;
     uint64_t check_mask; /* how often a used-shard increment re-sums the shards */
+    uint64_t start_live; /* live records when the table was published */
     /* TTSHM_GATE_*: set when a sum of the used shards passed a threshold, and
      * read before every claim, so that every thread holds back, not only the
      * one that happened to sum. Only ever raised. */
@@ -160,6 +161,8 @@ uint64_t ttshm_table_move(struct ttshm_table *from, struct ttshm_table *to, uint
                           uint64_t count, const struct ttshm_header *h);
 
 /* growth.c */
+/* Never-used slots claimed in t so far (the sum of the shards). */
+uint64_t ttshm_used_total(const struct ttshm_table *t);
 /* Counts n claims of never-used slots. Every check_mask+1 claims it sums the
  * shards, raises the table's gate, and returns the table's used slots;
  * otherwise 0. */
@@ -205,9 +208,9 @@ void ttshm_retire_table(struct ttshm_writer *w, struct ttshm_table *t);
 
 /* prepare.c */
 void ttshm_preparer_init(struct ttshm_writer *w);
-/* Asks, once per table, for the next one: sized for twice the live records,
- * which is what the table will hold at its growth threshold if they grow as
- * fast as its slots fill. */
+/* Asks, once per table, for the next one: sized for the live records
+ * projected at the growth threshold, from how many of the slots claimed
+ * since the table was published went to new records rather than to churn. */
 void ttshm_preparer_request(struct ttshm_writer *w, const struct ttshm_table *cur);
 /* The prepared table if it has at least min_slots, else NULL; *pending
  * tells whether the preparer is making one right now. wait: first wait
