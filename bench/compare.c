@@ -143,8 +143,6 @@ int run_compare(const struct bench_config *cfg, struct bench_results *res)
         fprintf(stderr, "tt-shm-bench: cannot generate the event stream (out of memory)\n");
         return -1;
     }
-    if (cfg->pin)
-        bench_pin_thread(0);
     int failed = 0;
     res->ndesigns = 0;
     for (size_t i = 0; i < sizeof g_designs / sizeof g_designs[0]; i++) {
@@ -171,8 +169,6 @@ int run_compare(const struct bench_config *cfg, struct bench_results *res)
     for (unsigned i = 0; i < res->ndesigns; i++)
         if (tt && tt->ns_event.median > 0 && res->designs[i].ran)
             res->designs[i].ratio_to_ttshm = res->designs[i].ns_event.median / tt->ns_event.median;
-    if (cfg->pin)
-        bench_unpin_thread();
     stream_free(&st);
     return failed ? -1 : 0;
 }

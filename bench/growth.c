@@ -71,8 +71,6 @@ int run_growth(const struct bench_config *cfg, struct bench_results *res)
     unsigned devices = cfg->devices ? cfg->devices : 1;
     int failed = 0;
     size_t nall = 0;
-    if (cfg->pin)
-        bench_pin_thread(0);
     double worst_sorted[BENCH_MAX_REPS];
     unsigned done = 0;
     for (unsigned rep = 0; rep < g->reps; rep++) {
@@ -180,8 +178,6 @@ int run_growth(const struct bench_config *cfg, struct bench_results *res)
                 (unsigned long long)g->from, (unsigned long long)g->to, worst / 1e3,
                 (unsigned long long)where);
     }
-    if (cfg->pin)
-        bench_unpin_thread();
     bench_summarize(all, nall, &g->op_ns);
     struct summary ws;
     bench_summarize(worst_sorted, done, &ws);

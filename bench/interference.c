@@ -211,8 +211,6 @@ int run_interference(const struct bench_config *cfg, struct bench_results *res)
         stream_free(&st);
         return -1;
     }
-    if (cfg->pin)
-        bench_pin_thread(0);
     unsigned nread = cfg->readers > MAX_READERS ? MAX_READERS : cfg->readers;
     unsigned counts[2] = {0, nread};
     double wall[2][BENCH_MAX_REPS], cpu[2][BENCH_MAX_REPS];
@@ -275,8 +273,6 @@ int run_interference(const struct bench_config *cfg, struct bench_results *res)
             failed = 1;
         }
     }
-    if (cfg->pin)
-        bench_unpin_thread();
     ttshm_writer_close(w);
     bench_unlink_registry(reg);
     stream_free(&st);

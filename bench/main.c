@@ -5,6 +5,7 @@
  * See docs/performance.md for what each figure means and what limits it.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,17 +308,25 @@ int main(int argc, char **argv)
     fprintf(stderr, "tt-shm-bench: %s, %u CPUs; registry prefix %s\n", res.machine.cpu_model,
             res.machine.cores_allowed, cfg.registry);
 
+    /* Single-writer sections run in a thread of their own pinned to the first
+     * CPU, as a runtime's worker thread would be, while the main thread stays
+     * unpinned: the writer's background threads take the main thread's CPUs
+     * (core/prepare.c), as they would in a runtime. */
     struct {
         const char *name;
         int (*fn)(const struct bench_config *, struct bench_results *);
+        bool pinned;
     } steps[] = {
-        {"compare", run_compare}, {"scaling", run_scaling}, {"readers", run_interference},
-        {"reader", run_readside}, {"growth", run_growth},
+        {"compare", run_compare, true},      {"scaling", run_scaling, false},
+        {"readers", run_interference, true}, {"reader", run_readside, false},
+        {"growth", run_growth, true},
     };
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         if (!bench_section_enabled(&cfg, steps[i].name))
             continue;
-        if (steps[i].fn(&cfg, &res) != 0) {
+        int rc = steps[i].pinned && cfg.pin ? bench_run_pinned(0, steps[i].fn, &cfg, &res)
+                                            : steps[i].fn(&cfg, &res);
+        if (rc != 0) {
             fprintf(stderr, "tt-shm-bench: section %s had failures\n", steps[i].name);
             res.failures++;
         }

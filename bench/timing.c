@@ -45,6 +45,33 @@ void bench_unpin_thread(void)
         pthread_setaffinity_np(pthread_self(), sizeof g_startup_set, &g_startup_set);
 }
 
+struct pinned_run {
+    unsigned idx;
+    int (*fn)(const struct bench_config *, struct bench_results *);
+    const struct bench_config *cfg;
+    struct bench_results *res;
+    int rc;
+};
+
+static void *pinned_main(void *arg)
+{
+    struct pinned_run *p = arg;
+    bench_pin_thread(p->idx);
+    p->rc = p->fn(p->cfg, p->res);
+    return NULL;
+}
+
+int bench_run_pinned(unsigned idx, int (*fn)(const struct bench_config *, struct bench_results *),
+                     const struct bench_config *cfg, struct bench_results *res)
+{
+    struct pinned_run p = {idx, fn, cfg, res, -1};
+    pthread_t t;
+    if (pthread_create(&t, NULL, pinned_main, &p) != 0)
+        return fn(cfg, res);
+    pthread_join(t, NULL);
+    return p.rc;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

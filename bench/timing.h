@@ -96,6 +96,14 @@ int bench_pin_thread(unsigned idx);
 /* Gives the calling thread back every CPU the process started with. */
 void bench_unpin_thread(void);
 
+struct bench_config;
+struct bench_results;
+/* Runs fn(cfg, res) in a new thread pinned to the idx-th allowed CPU and
+ * returns its result (fn runs unpinned on the calling thread if no thread
+ * can be made). */
+int bench_run_pinned(unsigned idx, int (*fn)(const struct bench_config *, struct bench_results *),
+                     const struct bench_config *cfg, struct bench_results *res);
+
 /* Remembers the startup affinity; call once before any pinning. */
 void bench_cpus_init(void);
 

@@ -46,12 +46,18 @@ uint64_t ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n)
     return total;
 }
 
-uint64_t ttshm_table_size_for(uint64_t live, uint64_t cur_slots)
+/* cur_slots, doubled until live records fill at most num/den of it. */
+static uint64_t size_filled_at_most(uint64_t live, uint64_t cur_slots, uint64_t num, uint64_t den)
 {
     uint64_t nslots = cur_slots;
-    while (live * 16 > nslots * 7 && nslots < TTSHM_MAX_TABLE)
+    while (live * den > nslots * num && nslots < TTSHM_MAX_TABLE)
         nslots <<= 1;
     return nslots;
+}
+
+uint64_t ttshm_table_size_for(uint64_t live, uint64_t cur_slots)
+{
+    return size_filled_at_most(live, cur_slots, 7, 16);
 }
 
 static uint64_t chunk_count(const struct ttshm_table *t)
@@ -176,13 +182,16 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
 
     uint64_t live_bytes, live = ttshm_live_total(w->hdr, &live_bytes);
     uint64_t nslots = ttshm_table_size_for(live, cur->nslots);
-    /* A prepared table will do if it is at least that large. */
+    /* A prepared table will do if the records fill at most half of it: one
+     * sized for a growth at 3/4 still takes the records of a growth that
+     * waited for it until 7/8. */
+    uint64_t enough = size_filled_at_most(live, cur->nslots, 1, 2);
     bool pending;
-    struct ttshm_table *nt = ttshm_preparer_take(w, nslots, false, &pending);
+    struct ttshm_table *nt = ttshm_preparer_take(w, enough, false, &pending);
     if (nt == NULL && pending) {
         if (mode == TTSHM_GROW_IF_NEEDED && ttshm_used_total(cur) <= TTSHM_HOLD_AT(cur->nslots))
             goto out; /* the table still has room: let the preparer finish */
-        nt = ttshm_preparer_take(w, nslots, true, &pending);
+        nt = ttshm_preparer_take(w, enough, true, &pending);
     }
     struct ttshm_view *mig = calloc(1, sizeof *mig), *done = calloc(1, sizeof *done);
     int rc = (mig && done) ? 0 : -TTSHM_E_NOMEM;

@@ -170,17 +170,20 @@ uint64_t ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n);
 /* Thresholds, in used slots (live records plus tombstones). From 3/8 the
  * next table is prepared; at 3/4 the table grows, without waiting, by
  * whichever thread sees it first; at 7/8 (a growth still waiting for its
- * table) every claim waits for the growth first. A new table starts with
- * records filling at most 7/16 of it, and while the migration into it runs,
- * claims past 3/8 of it first finish the migration: the records still to
- * move always find room. */
+ * table) every claim waits for the growth first. A new table is made for
+ * records filling at most 7/16 of it, and taken if they fill at most 1/2.
+ * While the migration into it runs, every call moves 32 old slots before it
+ * claims again, so new claims stay few; claims past 1/2 of it (the moved
+ * records and new ones) first finish the migration, which bounds them when
+ * the last chunks are slow (a preempted mover): the records still to move
+ * always find room. */
 #define TTSHM_PREPARE_AT(nslots)   ((nslots) / 8 * 3)
-#define TTSHM_MIGRATING_AT(nslots) ((nslots) / 8 * 3)
+#define TTSHM_MIGRATING_AT(nslots) ((nslots) / 2)
 #define TTSHM_GROW_AT(nslots)      ((nslots) / 4 * 3)
 #define TTSHM_HOLD_AT(nslots)      ((nslots) / 8 * 7)
 enum {
     TTSHM_GATE_OPEN = 0,
-    TTSHM_GATE_DRAIN = 1, /* past 3/8: finish a migration into it before claiming */
+    TTSHM_GATE_DRAIN = 1, /* past 1/2: finish a migration into it before claiming */
     TTSHM_GATE_HOLD = 2,  /* past 7/8: grow it before claiming */
 };
 /* The table size for `live` records: the current size, doubled until they
