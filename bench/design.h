@@ -11,6 +11,7 @@
 
 #include "bench.h"
 #include "events.h"
+#include "layout.h"
 #include "ttshm/writer.h"
 
 struct design_ops {
@@ -43,18 +44,12 @@ unsigned bench_gettid(void);
  * the same clock ttshm stamps its records with (reader.h). */
 uint64_t bench_coarse_ns(void);
 
-/* Hash of a buffer key shared by the in-process baselines (murmur3 finaliser,
- * as ttshm's own). */
-static inline uint64_t bench_key_hash(unsigned device, unsigned type, uint64_t address)
-{
-    uint64_t x = address ^ ((uint64_t)device << 48) ^ ((uint64_t)type << 40);
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
+/* Hash of a buffer key shared by the in-process baselines: ttshm's own
+ * (core/layout.c, compiled into the bench), so no table has a better hash. */
+#define bench_key_hash(device, type, address) ttshm_key_hash(device, type, address)
+
+/* Records events through a ttshm writer; returns how many were not RECORDED. */
+uint64_t bench_ttshm_apply(ttshm_writer *w, const struct bench_event *ev, size_t n);
 
 /* Sums every device x type counter of a ttshm writer's segment through the
  * reader library (what tt-shm-stat would show). Returns 0 or -1. */

@@ -42,10 +42,8 @@ static int tt_open(void **state, const struct bench_config *cfg, uint64_t max_li
     return 0;
 }
 
-static void tt_apply(void *state, const struct bench_event *ev, size_t n)
+uint64_t bench_ttshm_apply(ttshm_writer *w, const struct bench_event *ev, size_t n)
 {
-    struct ttshm_state *s = state;
-    ttshm_writer *w = s->w;
     uint64_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         const struct bench_event *e = &ev[i];
@@ -57,7 +55,13 @@ static void tt_apply(void *state, const struct bench_event *ev, size_t n)
             r = ttshm_record_free(w, e->device, (enum ttshm_mem_type)e->type, e->address);
         bad += r != TTSHM_RECORDED;
     }
-    s->not_recorded += bad;
+    return bad;
+}
+
+static void tt_apply(void *state, const struct bench_event *ev, size_t n)
+{
+    struct ttshm_state *s = state;
+    s->not_recorded += bench_ttshm_apply(s->w, ev, n);
 }
 
 int bench_ttshm_totals(ttshm_writer *w, struct design_check *out)

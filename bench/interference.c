@@ -83,22 +83,6 @@ static void reader_main(struct shared_ctl *ctl, unsigned id, const char *segment
     _exit(0);
 }
 
-static uint64_t apply(ttshm_writer *w, const struct bench_event *ev, size_t n)
-{
-    uint64_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct bench_event *e = &ev[i];
-        enum ttshm_result r;
-        if (e->op == EV_ALLOC)
-            r = ttshm_record_alloc(w, e->device, (enum ttshm_mem_type)e->type, e->address, e->size,
-                                   0);
-        else
-            r = ttshm_record_free(w, e->device, (enum ttshm_mem_type)e->type, e->address);
-        bad += r != TTSHM_RECORDED;
-    }
-    return bad;
-}
-
 static int all_scanned(struct shared_ctl *ctl, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
@@ -124,7 +108,7 @@ static int run_with_readers(const struct bench_config *cfg, ttshm_writer *w,
     pid_t pids[MAX_READERS];
     unsigned forked = 0;
     /* The table is at steady state before the readers start reading it. */
-    out->bad += apply(w, st->prefill, st->n_prefill);
+    out->bad += bench_ttshm_apply(w, st->prefill, st->n_prefill);
     fflush(NULL);
     for (; forked < nreaders; forked++) {
         pid_t pid = fork();
@@ -149,7 +133,7 @@ static int run_with_readers(const struct bench_config *cfg, ttshm_writer *w,
     uint64_t budget = (uint64_t)(cfg->reader_seconds * 1e9);
     for (int pass = 0;; pass++) {
         uint64_t t0 = bench_now_ns(), c0 = bench_thread_cpu_ns();
-        out->bad += apply(w, st->timed, st->n_timed);
+        out->bad += bench_ttshm_apply(w, st->timed, st->n_timed);
         uint64_t t1 = bench_now_ns(), c1 = bench_thread_cpu_ns();
         if (pass > 0) { /* the first pass warms the caches after the fork */
             wall += t1 - t0;
@@ -157,14 +141,14 @@ static int run_with_readers(const struct bench_config *cfg, ttshm_writer *w,
             events += st->n_timed;
         }
         /* Back to empty; refilled below if another pass follows (untimed). */
-        out->bad += apply(w, st->drain, st->n_drain);
+        out->bad += bench_ttshm_apply(w, st->drain, st->n_drain);
         /* Stop once the time is spent and every reader has finished a scan
          * (a reader the scheduler starved would make "N readers" a lie),
          * giving up on the readers after 30 s. */
         if (pass >= 1 && wall >= budget &&
             (all_scanned(ctl, forked) || bench_now_ns() - started > 30000000000ull))
             break;
-        out->bad += apply(w, st->prefill, st->n_prefill);
+        out->bad += bench_ttshm_apply(w, st->prefill, st->n_prefill);
     }
     atomic_store(&ctl->stop, 1);
     for (unsigned i = 0; i < forked; i++) {
@@ -218,9 +202,9 @@ int run_interference(const struct bench_config *cfg, struct bench_results *res)
     /* Warm-up churn (untimed), so the table is in its steady state. */
     uint64_t warmed = 0;
     do {
-        uint64_t bad = apply(w, st.prefill, st.n_prefill);
-        bad += apply(w, st.timed, st.n_timed);
-        bad += apply(w, st.drain, st.n_drain);
+        uint64_t bad = bench_ttshm_apply(w, st.prefill, st.n_prefill);
+        bad += bench_ttshm_apply(w, st.timed, st.n_timed);
+        bad += bench_ttshm_apply(w, st.drain, st.n_drain);
         warmed += st.n_timed;
         if (bad)
             failed = 1;

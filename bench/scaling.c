@@ -47,22 +47,6 @@ struct worker {
     uint64_t not_recorded;
 };
 
-static uint64_t apply(ttshm_writer *w, const struct bench_event *ev, size_t n)
-{
-    uint64_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct bench_event *e = &ev[i];
-        enum ttshm_result r;
-        if (e->op == EV_ALLOC)
-            r = ttshm_record_alloc(w, e->device, (enum ttshm_mem_type)e->type, e->address, e->size,
-                                   0);
-        else
-            r = ttshm_record_free(w, e->device, (enum ttshm_mem_type)e->type, e->address);
-        bad += r != TTSHM_RECORDED;
-    }
-    return bad;
-}
-
 static void *worker_main(void *arg)
 {
     struct worker *wk = arg;
@@ -78,15 +62,15 @@ static void *worker_main(void *arg)
     for (unsigned pass = 0; pass < wk->warm + wk->reps; pass++) {
         /* Timings of warm-up passes land in [0] and are not used. */
         unsigned rep = pass < wk->warm ? 0 : pass - wk->warm + 1;
-        wk->not_recorded += apply(wk->w, wk->st.prefill, wk->st.n_prefill);
+        wk->not_recorded += bench_ttshm_apply(wk->w, wk->st.prefill, wk->st.n_prefill);
         pthread_barrier_wait(wk->bar);
         uint64_t c0 = bench_thread_cpu_ns();
         wk->t0[rep] = bench_now_ns();
-        wk->not_recorded += apply(wk->w, wk->st.timed, wk->st.n_timed);
+        wk->not_recorded += bench_ttshm_apply(wk->w, wk->st.timed, wk->st.n_timed);
         wk->t1[rep] = bench_now_ns();
         wk->cpu[rep] = bench_thread_cpu_ns() - c0;
         pthread_barrier_wait(wk->bar);
-        wk->not_recorded += apply(wk->w, wk->st.drain, wk->st.n_drain);
+        wk->not_recorded += bench_ttshm_apply(wk->w, wk->st.drain, wk->st.n_drain);
         pthread_barrier_wait(wk->bar);
     }
     return NULL;
