@@ -16,7 +16,7 @@
  *   tables) after an RCU grace period, when no writer thread can still be
  *   using them. A grace period can take 10 ms and more (urcu-bp polls its
  *   readers, then sleeps): a thread of its own, so a table request never
- *   waits behind one.
+ *   waits behind one; and it unmaps only while no table is being made.
  */
 #include <sched.h>
 #include <signal.h>
@@ -77,6 +77,13 @@ static void reclaim(struct ttshm_preparer *p)
     p->retired_tables = NULL;
     pthread_mutex_unlock(&p->lock);
     ttshm_synchronize_rcu();
+    pthread_mutex_lock(&p->lock);
+    /* Unmapping a large table holds the process's mmap lock for writing and
+     * takes the CPU, both of which the table being made needs: a growth may
+     * be waiting for that table, and nothing waits for the unmap. */
+    while ((p->busy || p->want_slots != 0) && !p->stop)
+        pthread_cond_wait(&p->done, &p->lock);
+    pthread_mutex_unlock(&p->lock);
     free_retired(views, tables);
     pthread_mutex_lock(&p->lock);
 }
