@@ -131,15 +131,7 @@ failed:
 int run_compare(const struct bench_config *cfg, struct bench_results *res)
 {
     struct event_stream st;
-    struct stream_params p = {
-        .seed = cfg->seed,
-        .live = cfg->live,
-        .events = cfg->events,
-        .dev_first = 0,
-        .dev_count = cfg->devices,
-        .address_base = 0,
-    };
-    if (stream_generate(&st, &p) != 0) {
+    if (bench_main_stream(cfg, &st) != 0) {
         fprintf(stderr, "tt-shm-bench: cannot generate the event stream (out of memory)\n");
         return -1;
     }

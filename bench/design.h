@@ -48,6 +48,13 @@ uint64_t bench_coarse_ns(void);
  * (core/layout.c, compiled into the bench), so no table has a better hash. */
 #define bench_key_hash(device, type, address) ttshm_key_hash(device, type, address)
 
+/* Opens a ttshm writer on registry reg (initial_slots 0: the default size),
+ * as a runtime would; says why on stderr and returns NULL if it cannot. */
+ttshm_writer *bench_ttshm_open(const char *reg, uint64_t initial_slots);
+
+/* The event stream of the single-writer sections (compare, readers). */
+int bench_main_stream(const struct bench_config *cfg, struct event_stream *st);
+
 /* Records events through a ttshm writer; returns how many were not RECORDED. */
 uint64_t bench_ttshm_apply(ttshm_writer *w, const struct bench_event *ev, size_t n);
 

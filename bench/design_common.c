@@ -22,3 +22,16 @@ uint64_t bench_coarse_ns(void)
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+int bench_main_stream(const struct bench_config *cfg, struct event_stream *st)
+{
+    struct stream_params p = {
+        .seed = cfg->seed,
+        .live = cfg->live,
+        .events = cfg->events,
+        .dev_first = 0,
+        .dev_count = cfg->devices,
+        .address_base = 0,
+    };
+    return stream_generate(st, &p);
+}

@@ -27,19 +27,29 @@ static int tt_open(void **state, const struct bench_config *cfg, uint64_t max_li
     if (s == NULL)
         return -1;
     bench_registry(s->registry, sizeof s->registry, cfg->registry, "cmp");
-    struct ttshm_writer_config wc;
-    memset(&wc, 0, sizeof wc);
-    wc.struct_size = sizeof wc;
-    wc.name = s->registry;
-    wc.report_errors = 1;
-    int rc = ttshm_writer_open(&wc, &s->w);
-    if (rc != 0) {
-        snprintf(err, errlen, "ttshm_writer_open: %s", ttshm_strerror(rc));
+    s->w = bench_ttshm_open(s->registry, 0);
+    if (s->w == NULL) {
+        snprintf(err, errlen, "cannot open a writer (see above)");
         free(s);
         return -1;
     }
     *state = s;
     return 0;
+}
+
+ttshm_writer *bench_ttshm_open(const char *reg, uint64_t initial_slots)
+{
+    struct ttshm_writer_config wc;
+    memset(&wc, 0, sizeof wc);
+    wc.struct_size = sizeof wc;
+    wc.name = reg;
+    wc.initial_slots = initial_slots;
+    wc.report_errors = 1;
+    ttshm_writer *w = NULL;
+    int rc = ttshm_writer_open(&wc, &w);
+    if (rc != 0)
+        fprintf(stderr, "tt-shm-bench: ttshm_writer_open(%s): %s\n", reg, ttshm_strerror(rc));
+    return w;
 }
 
 uint64_t bench_ttshm_apply(ttshm_writer *w, const struct bench_event *ev, size_t n)

@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 
 #include "bench.h"
+#include "design.h"
 #include "segments.h"
 #include "ttshm/reader.h"
 #include "ttshm/writer.h"
@@ -77,16 +78,9 @@ int run_growth(const struct bench_config *cfg, struct bench_results *res)
         char reg[TTSHM_NAME_MAX + 1], tag[16];
         snprintf(tag, sizeof tag, "grow%u", rep);
         bench_registry(reg, sizeof reg, cfg->registry, tag);
-        struct ttshm_writer_config wc;
-        memset(&wc, 0, sizeof wc);
-        wc.struct_size = sizeof wc;
-        wc.name = reg;
-        wc.initial_slots = g->from; /* a table sized for the start, so it must grow */
-        wc.report_errors = 1;
-        ttshm_writer *w = NULL;
-        int rc = ttshm_writer_open(&wc, &w);
-        if (rc != 0) {
-            fprintf(stderr, "tt-shm-bench: growth: ttshm_writer_open: %s\n", ttshm_strerror(rc));
+        /* A table sized for the start, so it must grow. */
+        ttshm_writer *w = bench_ttshm_open(reg, g->from);
+        if (w == NULL) {
             failed = 1;
             break;
         }

@@ -171,27 +171,12 @@ static int run_with_readers(const struct bench_config *cfg, ttshm_writer *w,
 int run_interference(const struct bench_config *cfg, struct bench_results *res)
 {
     struct event_stream st;
-    struct stream_params p = {
-        .seed = cfg->seed,
-        .live = cfg->live,
-        .events = cfg->events,
-        .dev_first = 0,
-        .dev_count = cfg->devices,
-        .address_base = 0,
-    };
-    if (stream_generate(&st, &p) != 0)
+    if (bench_main_stream(cfg, &st) != 0)
         return -1;
     char reg[TTSHM_NAME_MAX + 1];
     bench_registry(reg, sizeof reg, cfg->registry, "intf");
-    struct ttshm_writer_config wc;
-    memset(&wc, 0, sizeof wc);
-    wc.struct_size = sizeof wc;
-    wc.name = reg;
-    wc.report_errors = 1;
-    ttshm_writer *w = NULL;
-    int rc = ttshm_writer_open(&wc, &w);
-    if (rc != 0) {
-        fprintf(stderr, "tt-shm-bench: interference: ttshm_writer_open: %s\n", ttshm_strerror(rc));
+    ttshm_writer *w = bench_ttshm_open(reg, 0);
+    if (w == NULL) {
         stream_free(&st);
         return -1;
     }

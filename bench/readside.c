@@ -22,20 +22,6 @@
 #include "ttshm/reader.h"
 #include "ttshm/writer.h"
 
-static ttshm_writer *open_writer(const char *reg)
-{
-    struct ttshm_writer_config wc;
-    memset(&wc, 0, sizeof wc);
-    wc.struct_size = sizeof wc;
-    wc.name = reg;
-    wc.report_errors = 1;
-    ttshm_writer *w = NULL;
-    int rc = ttshm_writer_open(&wc, &w);
-    if (rc != 0)
-        fprintf(stderr, "tt-shm-bench: ttshm_writer_open(%s): %s\n", reg, ttshm_strerror(rc));
-    return w;
-}
-
 /* Key of the i-th filled buffer: spread over the devices, the type mix of the
  * stream, page-aligned distinct addresses. */
 static void fill_key(uint64_t i, unsigned devices, unsigned *dev, unsigned *type, uint64_t *addr)
@@ -73,7 +59,7 @@ static int run_size(const struct bench_config *cfg, unsigned k, uint64_t live,
     char reg[TTSHM_NAME_MAX + 1], tag[16];
     snprintf(tag, sizeof tag, "snap%u", k);
     bench_registry(reg, sizeof reg, cfg->registry, tag);
-    ttshm_writer *w = open_writer(reg);
+    ttshm_writer *w = bench_ttshm_open(reg, 0);
     if (w == NULL)
         return -1;
     int failed = 0;
@@ -231,7 +217,7 @@ static int run_empty(const struct bench_config *cfg, struct memory_result *m)
     memset(m, 0, sizeof *m);
     char reg[TTSHM_NAME_MAX + 1];
     bench_registry(reg, sizeof reg, cfg->registry, "empty");
-    ttshm_writer *w = open_writer(reg);
+    ttshm_writer *w = bench_ttshm_open(reg, 0);
     if (w == NULL)
         return -1;
     int failed = 0;

@@ -177,17 +177,9 @@ static int point_with_writer(const struct bench_config *cfg, unsigned k, unsigne
     char reg[TTSHM_NAME_MAX + 1], tag[24];
     snprintf(tag, sizeof tag, "scale%u_%u", mode, k);
     bench_registry(reg, sizeof reg, cfg->registry, tag);
-    struct ttshm_writer_config wc;
-    memset(&wc, 0, sizeof wc);
-    wc.struct_size = sizeof wc;
-    wc.name = reg;
-    wc.report_errors = 1;
-    ttshm_writer *w = NULL;
-    int rc = ttshm_writer_open(&wc, &w);
-    if (rc != 0) {
-        fprintf(stderr, "tt-shm-bench: scaling: ttshm_writer_open: %s\n", ttshm_strerror(rc));
+    ttshm_writer *w = bench_ttshm_open(reg, 0);
+    if (w == NULL)
         return -1;
-    }
     int failed = run_point(cfg, w, threads, mode, pt) != 0;
     struct design_check chk;
     if (bench_ttshm_totals(w, &chk) != 0 || chk.live_count != 0 || chk.anomalies != 0) {
