@@ -27,7 +27,7 @@
 
 #define TTSHM_HEADER_MAGIC 0x3147455348535454ull /* "TTSHSEG1" little-endian */
 #define TTSHM_TABLE_MAGIC  0x3142415448535454ull /* "TTSHTAB1" */
-#define TTSHM_ABI_MAJOR    1
+#define TTSHM_ABI_MAJOR    2
 #define TTSHM_ABI_MINOR    0
 
 #define TTSHM_TYPE_SLOTS 8   /* counter blocks per device: 7 types + 1 spare */

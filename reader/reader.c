@@ -725,3 +725,28 @@ uint64_t ttshm_reader_skipped(const ttshm_reader *r)
 {
     return r ? r->skipped : 0;
 }
+
+uint32_t ttshm_reader_abi_version(void)
+{
+    return (uint32_t)TTSHM_ABI_MAJOR << 16 | TTSHM_ABI_MINOR;
+}
+
+size_t ttshm_reader_struct_size(const char *name)
+{
+    static const struct {
+        const char *name;
+        size_t size;
+    } sizes[] = {
+        {"ttshm_segment_info", sizeof(struct ttshm_segment_info)},
+        {"ttshm_session_summary", sizeof(struct ttshm_session_summary)},
+        {"ttshm_status", sizeof(struct ttshm_status)},
+        {"ttshm_counters", sizeof(struct ttshm_counters)},
+        {"ttshm_device_identity", sizeof(struct ttshm_device_identity)},
+        {"ttshm_stats", sizeof(struct ttshm_stats)},
+        {"ttshm_entry", sizeof(struct ttshm_entry)},
+    };
+    for (size_t i = 0; name != NULL && i < sizeof(sizes) / sizeof(sizes[0]); i++)
+        if (strcmp(sizes[i].name, name) == 0)
+            return sizes[i].size;
+    return 0;
+}

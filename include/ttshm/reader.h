@@ -38,10 +38,15 @@ TTSHM_API const char *ttshm_state_name(enum ttshm_writer_state state);
  * struct_size. */
 struct ttshm_segment_info {
     uint32_t struct_size;
-    char segment[64];  /* segment name, e.g. "ttshm.u1000.0" (open it with this) */
-    char registry[64]; /* registry name, e.g. "u1000" */
-    uint32_t slot;     /* slot number within the registry */
+    char segment[64];   /* segment name, e.g. "ttshm.u1000.0" (open it with this) */
+    char registry[64];  /* registry name, e.g. "u1000" */
+    uint32_t slot;      /* slot number within the registry */
+    uint32_t owner_uid; /* owner of the header object */
+    uint32_t flags;     /* TTSHM_SEGMENT_* */
 };
+/* The object exists but this user may not open it (listed so that tools can
+ * say so instead of "nothing found"). */
+#define TTSHM_SEGMENT_UNREADABLE 1u
 
 /* Lists ttshm segments readable by this user, sorted by registry then slot.
  * registry: NULL for all, else only that registry. Fills at most max entries
@@ -82,6 +87,8 @@ struct ttshm_status {
     uint64_t dropped_global;               /* events dropped before a device could be named */
     uint64_t shm_bytes;                    /* header + tables mapped by this reader */
     struct ttshm_session_summary previous; /* state NONE when no previous session */
+    uint64_t tables_created;               /* table objects this session created */
+    uint64_t table_bytes_created;          /* ... and their total size in bytes */
 };
 
 TTSHM_API int ttshm_reader_status(ttshm_reader *r, struct ttshm_status *st);
@@ -94,6 +101,13 @@ struct ttshm_counters {
     uint64_t capacity_bytes; /* 0 when not published */
     uint32_t capacity_banks;
     uint32_t reserved;
+    uint64_t bulk_freed; /* buffers freed by ttshm_record_free_all / free_cbs (also in frees) */
+};
+
+/* Identity of a device as its writer published it (ttshm_publish_device). */
+struct ttshm_device_identity {
+    uint64_t unique_id;                   /* chip unique id; 0 when not published */
+    char name[TTSHM_DEVICE_NAME_MAX + 1]; /* NUL-terminated; "" when not published */
 };
 
 struct ttshm_stats {
@@ -101,6 +115,7 @@ struct ttshm_stats {
     uint32_t device_count; /* 1 + the highest device with any activity or capacity; 0 if none */
     uint64_t generation;   /* generation the counters belong to */
     struct ttshm_counters dev[TTSHM_MAX_DEVICES][TTSHM_MEM_TYPE_COUNT];
+    struct ttshm_device_identity identity[TTSHM_MAX_DEVICES];
 };
 
 /* Reads all counters consistently with one generation. */
@@ -112,7 +127,7 @@ struct ttshm_entry {
     uint32_t type; /* enum ttshm_mem_type */
     uint64_t address;
     uint64_t size;
-    uint64_t tag;
+    uint64_t tag;          /* the caller's tag; for TTSHM_CB the owner (program id) */
     uint64_t timestamp_ns; /* CLOCK_MONOTONIC_COARSE at the alloc */
     uint64_t generation;
     uint32_t tid;
@@ -128,9 +143,19 @@ TTSHM_API int ttshm_reader_foreach(ttshm_reader *r, ttshm_entry_fn fn, void *ctx
 TTSHM_API int ttshm_reader_snapshot(ttshm_reader *r, struct ttshm_entry **entries, size_t *count);
 
 /* O(1) expected: the live entry (device, type, address). -TTSHM_E_NOTFOUND if none.
- * For TTSHM_CB, where several may share an address, the first found. */
+ * For TTSHM_CB: the CB of owner 0 at that address (see ttshm_reader_lookup_cb). */
 TTSHM_API int ttshm_reader_lookup(ttshm_reader *r, uint32_t device, enum ttshm_mem_type type,
                                   uint64_t address, struct ttshm_entry *out);
+
+/* O(1) expected: the live CB of `owner` at `address` on `device`. */
+TTSHM_API int ttshm_reader_lookup_cb(ttshm_reader *r, uint32_t device, uint64_t address,
+                                     uint64_t owner, struct ttshm_entry *out);
+
+/* For bindings that cannot include this header (ctypes): the segment ABI this
+ * library reads (major << 16 | minor), and sizeof of a public struct by its
+ * name without "struct " (e.g. "ttshm_status"); 0 for an unknown name. */
+TTSHM_API uint32_t ttshm_reader_abi_version(void);
+TTSHM_API size_t ttshm_reader_struct_size(const char *name);
 
 /* Half-written slots (left by a writer that died mid-write) skipped by the last
  * foreach/snapshot after bounded retries. */

@@ -36,6 +36,9 @@ enum ttshm_mem_type {
 /* Devices 0 .. TTSHM_MAX_DEVICES-1 are tracked (a Galaxy host has 32). */
 #define TTSHM_MAX_DEVICES 64
 
+/* Longest device name published with ttshm_publish_device, without the NUL. */
+#define TTSHM_DEVICE_NAME_MAX 47
+
 /* Longest registry name (TT_SHM_NAME), without the terminating NUL. */
 #define TTSHM_NAME_MAX 48
 

@@ -59,22 +59,50 @@ TTSHM_API void ttshm_writer_close(ttshm_writer *w);
  * It is marked "exited" at process exit. */
 TTSHM_API ttshm_writer *ttshm_default_writer(void);
 
+/* Records a live buffer. tag is the caller's (e.g. TT-Metal's Buffer::unique_id()).
+ * For TTSHM_CB the tag is the CB's owner (e.g. the program id; 0: none): CBs
+ * of different owners may share an address, and (device, address, owner)
+ * names one CB. */
 TTSHM_API enum ttshm_result ttshm_record_alloc(ttshm_writer *w, uint32_t device,
                                                enum ttshm_mem_type type, uint64_t address,
                                                uint64_t size, uint64_t tag);
 
-/* Frees the buffer (device, type, address). For TTSHM_CB use ttshm_record_free_cbs. */
+/* Frees the buffer (device, type, address). For TTSHM_CB it frees the CB of
+ * owner 0 at that address (ttshm_record_free_cb names the owner). */
 TTSHM_API enum ttshm_result ttshm_record_free(ttshm_writer *w, uint32_t device,
                                               enum ttshm_mem_type type, uint64_t address);
 
-/* Frees every circular buffer of a device (TT-Metal's track_deallocate_cb(device)).
- * O(1): CB records are retired by a per-device epoch. */
+/* Frees one CB: the one of `owner` at `address` on `device`. Other owners'
+ * CBs at the same address stay live. */
+TTSHM_API enum ttshm_result ttshm_record_free_cb(ttshm_writer *w, uint32_t device, uint64_t address,
+                                                 uint64_t owner);
+
+/* Frees every circular buffer of a device, whatever its owner (the old
+ * meaning of TT-Metal's track_deallocate_cb(device)). Same as
+ * ttshm_record_free_all(w, device, TTSHM_CB). */
 TTSHM_API enum ttshm_result ttshm_record_free_cbs(ttshm_writer *w, uint32_t device);
+
+/* Frees at once every live buffer of a device: of one memory type, or of
+ * every type when type is TTSHM_ALL_TYPES (TT-Metal's deallocate_buffers(),
+ * sub-device teardown, device close). O(1): records are retired by a per
+ * device x type epoch; they are counted as frees and as bulk frees. No other
+ * recording call for the same device and type may run concurrently (the
+ * runtime frees a device's buffers while nothing allocates on it); if one
+ * does, its record may be freed or kept, and the counters may be off by it. */
+#define TTSHM_ALL_TYPES (-1)
+TTSHM_API enum ttshm_result ttshm_record_free_all(ttshm_writer *w, uint32_t device, int type);
 
 /* Publishes the capacity of (device, type) so readers can show utilisation. */
 TTSHM_API enum ttshm_result ttshm_publish_capacity(ttshm_writer *w, uint32_t device,
                                                    enum ttshm_mem_type type, uint64_t total_bytes,
                                                    uint32_t banks);
+
+/* Publishes the identity of a device, so readers can name it as other tools
+ * do: unique_id (TT-Metal's chip unique id; 0: unknown) and an optional
+ * free-text name (e.g. a PCI bus id or "wormhole_b0"; NULL or "" for none;
+ * cut at TTSHM_DEVICE_NAME_MAX bytes). May be called again to change it. */
+TTSHM_API enum ttshm_result ttshm_publish_device(ttshm_writer *w, uint32_t device,
+                                                 uint64_t unique_id, const char *name);
 
 /* Name of this writer's segment (e.g. "ttshm.u1000.0"), for logs and tests. */
 TTSHM_API const char *ttshm_writer_segment_name(const ttshm_writer *w);
