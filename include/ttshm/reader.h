@@ -55,6 +55,14 @@ struct ttshm_segment_info {
 TTSHM_API int ttshm_list(const char *registry, struct ttshm_segment_info *out, size_t max,
                          size_t *found);
 
+/* As ttshm_list, with TTSHM_LIST_* flags. ttshm_list lists the objects this
+ * user owns (every user's for root); TTSHM_LIST_ALL_USERS lists every user's,
+ * with owner_uid telling whose (objects this user may not open are listed
+ * with TTSHM_SEGMENT_UNREADABLE). */
+#define TTSHM_LIST_ALL_USERS 1u
+TTSHM_API int ttshm_list_flags(const char *registry, unsigned flags, struct ttshm_segment_info *out,
+                               size_t max, size_t *found);
+
 /* Opens a segment by name (as listed) read-only and validates it. */
 TTSHM_API int ttshm_reader_open(const char *segment, ttshm_reader **out);
 TTSHM_API void ttshm_reader_close(ttshm_reader *r);
