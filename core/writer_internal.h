@@ -113,7 +113,7 @@ void ttshm_table_unlink(struct ttshm_writer *w, uint64_t epoch);
 
 /* table.c: the slot protocol on one table. */
 struct ttshm_record {
-    uint64_t address, size, tag, timestamp_ns, meta, gen_epoch;
+    uint64_t address, size, tag, timestamp_ns, meta, epoch;
 };
 enum ttshm_probe {
     TTSHM_PROBE_DONE = 0,     /* claimed a free slot / found and removed */
@@ -134,10 +134,12 @@ enum ttshm_probe ttshm_table_claim(struct ttshm_table *t, const struct ttshm_rec
                                    uint64_t hash, bool dedup, const struct ttshm_header *h,
                                    struct ttshm_claim *out);
 void ttshm_slot_publish(const struct ttshm_claim *c, const struct ttshm_record *rec);
-/* Removes the live record with meta's key and address; its size in *size.
- * In a table being drained, waits out a concurrent move of that very record. */
+/* Removes the live record with meta's device and type, address and owner
+ * (ttshm_key_owner); its size in *size. In a table being drained, waits out
+ * a concurrent move of that very record. */
 enum ttshm_probe ttshm_table_remove(struct ttshm_table *t, uint64_t meta, uint64_t address,
-                                    uint64_t hash, const struct ttshm_header *h, uint64_t *size);
+                                    uint64_t owner, uint64_t hash, const struct ttshm_header *h,
+                                    uint64_t *size);
 enum ttshm_move {
     TTSHM_MOVE_NONE = 0,     /* nothing live to move */
     TTSHM_MOVE_DONE = 1,     /* moved */
