@@ -24,7 +24,7 @@ static void on_signal(int sig)
     interrupted = 1;
 }
 
-static void render(FILE *out, const struct stat_options *o, const struct stat_model *m)
+static void render(FILE *out, const struct stat_options *o, struct stat_model *m)
 {
     switch (o->format) {
     case FMT_TEXT:
@@ -58,7 +58,7 @@ static int write_all(int fd, const char *p, size_t n)
 }
 
 /* One refresh. clear: redraw a terminal screen (watch mode on a tty). */
-static int frame(const struct stat_options *o, bool clear)
+static int frame(struct stat_options *o, bool clear)
 {
     struct stat_model m;
     int rc = stat_collect(o, &m);
@@ -84,6 +84,7 @@ static int frame(const struct stat_options *o, bool clear)
         fprintf(stderr, "tt-shm-stat: no ttshm segments found%s%s\n",
                 o->name ? " in registry " : "", o->name ? o->name : "");
     stat_model_free(&m);
+    o->noheader = true; /* a CSV header once per run, not per frame */
     if (fclose(out) != 0) {
         free(buf);
         fputs("tt-shm-stat: out of memory\n", stderr);

@@ -230,7 +230,6 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
     };
     memset(o, 0, sizeof *o);
     o->interval_s = 2.0;
-    bool sort_given = false;
     opterr = 0; /* our own messages, named "tt-shm-stat" whatever argv[0] is */
     int c;
     while ((c = getopt_long(argc, argv, ":bd:t:p:w::c:hV", longopts, NULL)) != -1) {
@@ -247,7 +246,6 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
                 o->sort = SORT_ADDRESS;
             else
                 usage_error("invalid sort key '%s' (expected size, age or address)", optarg);
-            sort_given = true;
             break;
         case OPT_TOP:
             if (parse_u64(optarg, &o->top) || o->top == 0)
@@ -329,9 +327,11 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
     if (optind < argc)
         usage_error("unexpected argument '%s'", argv[optind]);
 
-    if ((o->top || sort_given) && o->view == VIEW_SUMMARY)
-        o->view = VIEW_BUFFERS; /* "--top 10" alone means the 10 biggest buffers */
-    if ((o->top || sort_given) && o->view == VIEW_LIST)
+    if (o->top && o->sort == SORT_NONE)
+        o->sort = SORT_SIZE; /* "--top 10": the 10 largest */
+    if (o->sort != SORT_NONE && o->view == VIEW_SUMMARY)
+        o->view = VIEW_BUFFERS;
+    if (o->sort != SORT_NONE && o->view == VIEW_LIST)
         usage_error("--sort and --top apply to --buffers and --leaks, not --list");
     if (o->textfile != NULL) {
         if (o->format != FMT_TEXT && o->format != FMT_PROM)

@@ -6,6 +6,11 @@
 
 #include "stat.h"
 
+static const char *plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
 /* ---- a small aligned-columns table ---- */
 
 #define TBL_MAX_COLS 12
@@ -178,8 +183,8 @@ static void previous_line(FILE *out, const struct stat_options *o, const struct 
     if (p->live_count == 0)
         fputs(", nothing left live\n", out);
     else
-        fprintf(out, ", left %s buffers (%s) live: %s\n", fmt_count(n, p->live_count),
-                fmt_bytes(b, p->live_bytes),
+        fprintf(out, ", left %s %s (%s) live: %s\n", fmt_count(n, p->live_count),
+                plural(p->live_count, "buffer", "buffers"), fmt_bytes(b, p->live_bytes),
                 p->state == TTSHM_STATE_DIED ? "stale, not leaks" : "leaks at exit");
 }
 
@@ -189,11 +194,13 @@ static void segment_notes(FILE *out, const struct stat_options *o, const struct 
     char n[32], b[32];
     stat_segment_live(o, s, &live, &bytes);
     if (s->st.state == TTSHM_STATE_EXITED && live > 0)
-        fprintf(out, "  %s%s buffers (%s) leaked at exit%s: see tt-shm-stat --leaks\n",
-                color(o, C_YELLOW), fmt_count(n, live), fmt_bytes(b, bytes), color(o, C_RESET));
+        fprintf(out, "  %s%s %s (%s) leaked at exit%s: see tt-shm-stat --leaks\n",
+                color(o, C_YELLOW), fmt_count(n, live), plural(live, "buffer", "buffers"),
+                fmt_bytes(b, bytes), color(o, C_RESET));
     else if (s->st.state == TTSHM_STATE_DIED && live > 0)
-        fprintf(out, "  %s%s buffers (%s) stale%s: the writer died without closing; not leaks\n",
-                color(o, C_RED), fmt_count(n, live), fmt_bytes(b, bytes), color(o, C_RESET));
+        fprintf(out, "  %s%s %s (%s) stale%s: the writer died without closing; not leaks\n",
+                color(o, C_RED), fmt_count(n, live), plural(live, "buffer", "buffers"),
+                fmt_bytes(b, bytes), color(o, C_RESET));
     for (unsigned d = 0; d < s->stats.device_count && d < TTSHM_MAX_DEVICES; d++)
         for (unsigned t = 0; t < TTSHM_MEM_TYPE_COUNT; t++) {
             dup += s->stats.dev[d][t].duplicate_allocs;
@@ -231,60 +238,73 @@ static void summary_view(FILE *out, const struct stat_options *o, const struct s
 
 static const char *sort_text(enum stat_sort s)
 {
-    return s == SORT_SIZE ? "largest first" : s == SORT_AGE ? "oldest first" : "by address";
+    static const char *const names[] = {"in table order", "largest first", "oldest first",
+                                        "by address"};
+    return names[s];
 }
 
-static void buffer_cells(struct cell *row, const struct stat_model *m, const struct stat_row *r)
+/* Buffer rows are printed as they stream, in fixed columns (their widths
+ * cannot be measured before the rows are seen); 79 columns for the usual
+ * values. */
+#define BUF_HEAD_PID "    PID "
+#define BUF_HEAD     "DEV TYPE           ADDRESS       SIZE     AGE     TID STATUS  TAG"
+
+struct buffer_rows {
+    FILE *out;
+    const struct stat_options *o;
+    const struct stat_model *m;
+    bool with_pid;
+};
+
+static int buffer_row(const struct stat_segment *s, const struct ttshm_entry *e, void *ctx)
 {
-    const struct ttshm_entry *e = r->e;
-    snprintf(row[0].text, sizeof row[0].text, "%u", e->device);
-    snprintf(row[1].text, sizeof row[1].text, "%s", ttshm_mem_type_name(e->type));
-    snprintf(row[2].text, sizeof row[2].text, "0x%08" PRIx64, e->address);
-    fmt_bytes(row[3].text, e->size);
-    fmt_duration(row[4].text,
-                 m->now_mono_ns > e->timestamp_ns ? m->now_mono_ns - e->timestamp_ns : 0);
-    snprintf(row[5].text, sizeof row[5].text, "%" PRIu32, e->tid);
-    if (e->tag)
-        snprintf(row[6].text, sizeof row[6].text, "%" PRIu64, e->tag);
+    struct buffer_rows *x = ctx;
+    char size[32], age[32], addr[24];
+    snprintf(addr, sizeof addr, "0x%08" PRIx64, e->address);
+    if (x->with_pid)
+        fprintf(x->out, "%7" PRIu32 " ", s->st.pid);
     else
-        snprintf(row[6].text, sizeof row[6].text, "-");
+        fputs("  ", x->out);
+    fprintf(x->out, "%3" PRIu32 " %-13s %11s %10s %7s %7" PRIu32 " %s%-6s%s  ", e->device,
+            ttshm_mem_type_name(e->type), addr, fmt_bytes(size, e->size),
+            fmt_duration(age, stat_buffer_age_ns(x->m, e)), e->tid,
+            color(x->o, state_color(s->st.state)), stat_buffer_status(s), color(x->o, C_RESET));
+    if (e->tag)
+        fprintf(x->out, "%" PRIu64 "\n", e->tag);
+    else
+        fputs("-\n", x->out);
+    return 0;
 }
 
-static void buffers_view(FILE *out, const struct stat_options *o, const struct stat_model *m)
+static void buffers_view(FILE *out, const struct stat_options *o, struct stat_model *m)
 {
-    static const char *const head[] = {"PID", "DEV", "TYPE", "ADDRESS", "SIZE",
-                                       "AGE", "TID", "TAG",  "STATUS",  NULL};
-    if (m->nrows == 0) {
-        fputs("No buffers.\n", out);
-        return;
-    }
-    struct table t;
-    tbl_init(&t, head, "rrllrrrrl");
-    for (size_t i = 0; i < m->nrows; i++) {
-        struct cell *row = tbl_row(&t);
-        if (row == NULL)
-            break;
-        snprintf(row[0].text, sizeof row[0].text, "%" PRIu32, m->rows[i].seg->st.pid);
-        buffer_cells(row + 1, m, &m->rows[i]);
-        snprintf(row[8].text, sizeof row[8].text, "%s", stat_buffer_status(m->rows[i].seg));
-        row[8].color = state_color(m->rows[i].seg->st.state);
-    }
-    tbl_print(out, o, &t, "");
+    fprintf(out, "%s%s%s%s\n", color(o, C_BOLD), BUF_HEAD_PID, BUF_HEAD, color(o, C_RESET));
+    struct buffer_rows x = {out, o, m, true};
+    uint64_t n = stat_rows(o, m, NULL, buffer_row, &x);
+    uint64_t all = o->sort == SORT_NONE ? n : m->nrows_all;
     char a[32], b[32];
-    fprintf(out, "%s buffer%s of %s, %s\n", fmt_count(a, m->nrows), m->nrows == 1 ? "" : "s",
-            fmt_count(b, m->nrows_all), sort_text(o->sort));
+    if (n == 0)
+        fputs("No buffers.\n", out);
+    else if (n == all)
+        fprintf(out, "%s %s, %s\n", fmt_count(a, n), plural(n, "buffer", "buffers"),
+                sort_text(o->sort));
+    else
+        fprintf(out, "%s of %s buffers, %s\n", fmt_count(a, n), fmt_count(b, all),
+                sort_text(o->sort));
+    for (size_t i = 0; i < m->nseg; i++)
+        if (m->seg[i].skipped)
+            fprintf(out, "%s: %s half-written %s skipped\n", m->seg[i].info.segment,
+                    fmt_count(a, m->seg[i].skipped), plural(m->seg[i].skipped, "entry", "entries"));
 }
 
 /* ---- leaks ---- */
 
-static void leak_section(FILE *out, const struct stat_options *o, const struct stat_model *m,
-                         const struct stat_segment *s)
+static void leak_section(FILE *out, const struct stat_options *o, struct stat_model *m,
+                         struct stat_segment *s)
 {
-    static const char *const head[] = {"DEV", "TYPE", "ADDRESS", "SIZE", "AGE", "TID", "TAG", NULL};
     char n[32], b[32], t[32], st[64];
-    uint64_t bytes = 0;
-    for (size_t i = 0; i < s->nentries; i++)
-        bytes += s->entries[i].size;
+    uint64_t count, bytes;
+    stat_segment_live(o, s, &count, &bytes);
     bool died = s->st.state == TTSHM_STATE_DIED;
     if (died)
         fprintf(out, "%sStale buffers (the writer died; not leaks)%s: ", color(o, C_BOLD),
@@ -295,31 +315,21 @@ static void leak_section(FILE *out, const struct stat_options *o, const struct s
             state_text(o, s->st.state, st), s->st.generation);
     if (!died)
         fprintf(out, "  exited %s", fmt_time(t, s->st.ended_ns));
-    fprintf(out, "\n  %s buffer%s, %s\n", fmt_count(n, s->nentries), s->nentries == 1 ? "" : "s",
+    fprintf(out, "\n  %s %s, %s\n", fmt_count(n, count), plural(count, "buffer", "buffers"),
             fmt_bytes(b, bytes));
-    if (s->nentries == 0)
+    if (count == 0)
         return;
-    struct table tb;
-    tbl_init(&tb, head, "rllrrrr");
-    size_t shown = 0;
-    for (size_t i = 0; i < m->nrows; i++) {
-        if (m->rows[i].seg != s)
-            continue;
-        struct cell *row = tbl_row(&tb);
-        if (row == NULL)
-            break;
-        buffer_cells(row, m, &m->rows[i]);
-        shown++;
-    }
-    if (shown)
-        tbl_print(out, o, &tb, "  ");
-    else
-        free(tb.cells);
-    if (shown < s->nentries)
-        fprintf(out, "  ... %s more (see --top)\n", fmt_count(n, s->nentries - shown));
+    fprintf(out, "%s%s%s\n", color(o, C_BOLD), BUF_HEAD, color(o, C_RESET));
+    struct buffer_rows x = {out, o, m, false};
+    uint64_t shown = stat_rows(o, m, s, buffer_row, &x);
+    if (shown < count)
+        fprintf(out, "  ... %s more (see --top)\n", fmt_count(n, count - shown));
+    if (s->skipped)
+        fprintf(out, "  %s half-written %s skipped\n", fmt_count(n, s->skipped),
+                plural(s->skipped, "entry", "entries"));
 }
 
-static void leaks_view(FILE *out, const struct stat_options *o, const struct stat_model *m)
+static void leaks_view(FILE *out, const struct stat_options *o, struct stat_model *m)
 {
     uint64_t leaks = 0, leak_bytes = 0, stale = 0, running = 0;
     bool any = false;
@@ -327,10 +337,12 @@ static void leaks_view(FILE *out, const struct stat_options *o, const struct sta
     for (int pass = 0; pass < 2; pass++) {
         uint32_t want = pass == 0 ? TTSHM_STATE_EXITED : TTSHM_STATE_DIED;
         for (size_t i = 0; i < m->nseg; i++) {
-            const struct stat_segment *s = &m->seg[i];
+            struct stat_segment *s = &m->seg[i];
+            uint64_t count, bytes;
             if (s->st.state != want)
                 continue;
-            if (want == TTSHM_STATE_EXITED && s->nentries == 0) {
+            stat_segment_live(o, s, &count, &bytes);
+            if (want == TTSHM_STATE_EXITED && count == 0) {
                 fprintf(out,
                         "%s  pid %" PRIu32 "  generation %" PRIu64 ": exited cleanly, no leaks\n",
                         s->info.segment, s->st.pid, s->st.generation);
@@ -340,13 +352,11 @@ static void leaks_view(FILE *out, const struct stat_options *o, const struct sta
                 fputc('\n', out);
             leak_section(out, o, m, s);
             any = true;
-            for (size_t j = 0; j < s->nentries; j++) {
-                if (want == TTSHM_STATE_EXITED) {
-                    leaks++;
-                    leak_bytes += s->entries[j].size;
-                } else {
-                    stale++;
-                }
+            if (want == TTSHM_STATE_EXITED) {
+                leaks += count;
+                leak_bytes += bytes;
+            } else {
+                stale += count;
             }
         }
     }
@@ -359,25 +369,26 @@ static void leaks_view(FILE *out, const struct stat_options *o, const struct sta
             continue;
         fprintf(out,
                 "%s: earlier session (generation %" PRIu64 ", pid %" PRIu32
-                ") %s with %s buffers (%s) live: %s; details not kept\n",
+                ") %s with %s %s (%s) live: %s; details not kept\n",
                 m->seg[i].info.segment, p->generation, p->pid,
                 p->state == TTSHM_STATE_DIED ? "died" : "exited", fmt_count(n, p->live_count),
-                fmt_bytes(b, p->live_bytes), p->state == TTSHM_STATE_DIED ? "stale" : "leaks");
+                plural(p->live_count, "buffer", "buffers"), fmt_bytes(b, p->live_bytes),
+                p->state == TTSHM_STATE_DIED ? "stale" : "leaks");
     }
     char a[32], b[32];
     if (any)
         fputc('\n', out);
     if (leaks)
-        fprintf(out, "%s%s leaked buffer%s (%s)%s", color(o, C_YELLOW), fmt_count(a, leaks),
-                leaks == 1 ? "" : "s", fmt_bytes(b, leak_bytes), color(o, C_RESET));
+        fprintf(out, "%s%s leaked %s (%s)%s", color(o, C_YELLOW), fmt_count(a, leaks),
+                plural(leaks, "buffer", "buffers"), fmt_bytes(b, leak_bytes), color(o, C_RESET));
     else
         fputs("No leaks", out);
     if (stale)
-        fprintf(out, "; %s stale buffer%s of dead writers (not leaks)", fmt_count(a, stale),
-                stale == 1 ? "" : "s");
+        fprintf(out, "; %s stale %s of dead writers (not leaks)", fmt_count(a, stale),
+                plural(stale, "buffer", "buffers"));
     if (running)
-        fprintf(out, "; %" PRIu64 " writer%s still running (leaks are known at exit)", running,
-                running == 1 ? "" : "s");
+        fprintf(out, "; %" PRIu64 " %s still running (leaks are known at exit)", running,
+                plural(running, "writer", "writers"));
     fputs(".\n", out);
 }
 
@@ -417,13 +428,33 @@ static void list_view(FILE *out, const struct stat_options *o, const struct stat
     tbl_print(out, o, &t, "");
 }
 
-void stat_output_text(FILE *out, const struct stat_options *o, const struct stat_model *m)
+/* Why nothing is shown: no segment at all, none of the selected pids, or
+ * segments this user may not read. */
+static void nothing_found(FILE *out, const struct stat_options *o, const struct stat_model *m)
+{
+    if (m->unreadable) {
+        fprintf(out,
+                "%zu ttshm %s %s but %s not readable by this user (see --all-users, or run as "
+                "%s owner or root).\n",
+                m->unreadable, plural(m->unreadable, "segment", "segments"),
+                m->unreadable == 1 ? "exists" : "exist", m->unreadable == 1 ? "is" : "are",
+                m->unreadable == 1 ? "its" : "their");
+        return;
+    }
+    if (o->npids)
+        fprintf(out, "No ttshm writer with the selected pid%s", o->npids == 1 ? "" : "s");
+    else
+        fputs("No ttshm segments found", out);
+    if (o->name)
+        fprintf(out, " in registry '%s'", o->name);
+    fputs(".\n", out);
+}
+
+void stat_output_text(FILE *out, const struct stat_options *o, struct stat_model *m)
 {
     if (m->nseg == 0) {
-        if (m->bad)
-            return; /* the bad segments have been named on stderr */
-        fprintf(out, "No ttshm segments found%s%s%s.\n", o->name ? " in registry '" : "",
-                o->name ? o->name : "", o->name ? "'" : "");
+        if (m->nproblems == 0)
+            nothing_found(out, o, m); /* bad segments have been named on stderr */
         return;
     }
     switch (o->view) {

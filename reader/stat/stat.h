@@ -15,20 +15,21 @@ enum {
     STAT_EXIT_OK = 0,
     STAT_EXIT_NOTHING = 1, /* no segment matched, or output could not be written */
     STAT_EXIT_USAGE = 2,
-    STAT_EXIT_BAD = 3, /* a bad or incompatible segment was found */
+    STAT_EXIT_BAD = 3, /* a bad, busy or incompatible segment was found (the good ones are
+                        * still shown) */
 };
 
 enum stat_view { VIEW_SUMMARY, VIEW_BUFFERS, VIEW_LEAKS, VIEW_LIST };
 enum stat_format { FMT_TEXT, FMT_JSON, FMT_CSV, FMT_PROM };
-enum stat_sort { SORT_SIZE, SORT_AGE, SORT_ADDRESS };
+enum stat_sort { SORT_NONE, SORT_SIZE, SORT_AGE, SORT_ADDRESS };
 
 #define STAT_MAX_PIDS 64
 
 struct stat_options {
     enum stat_view view;
     enum stat_format format;
-    enum stat_sort sort;
-    uint64_t top; /* 0: every buffer */
+    enum stat_sort sort; /* SORT_NONE: table order, streamed */
+    uint64_t top;        /* 0: every buffer */
     uint64_t device_mask;
     unsigned type_mask;
     uint32_t pids[STAT_MAX_PIDS];
@@ -39,6 +40,8 @@ struct stat_options {
     uint64_t count; /* frames; 0: until interrupted */
     const char *textfile;
     bool color;
+    bool all_users; /* --all-users: every user's segments, with their owners */
+    bool noheader;  /* CSV: no header row (set after the first frame of a loop) */
 };
 
 /* Parses argv into o. Exits 0 after --help/--version and 2 on a usage error. */
@@ -50,15 +53,20 @@ struct stat_segment {
     struct ttshm_segment_info info;
     struct ttshm_status st;
     struct ttshm_stats stats;
-    struct ttshm_entry *entries; /* only when the view needs buffers; filtered */
-    size_t nentries;
-    uint64_t skipped; /* half-written slots the reader gave up on */
+    uint64_t skipped; /* half-written slots the reader gave up on (last scan) */
 };
 
-/* One buffer of a buffers/leaks view. */
+/* A segment that could not be read this refresh: named in every format, the
+ * others are still shown. */
+struct stat_problem {
+    struct ttshm_segment_info info;
+    int err; /* -TTSHM_E_* */
+};
+
+/* One buffer of a sorted buffers/leaks view. */
 struct stat_row {
-    const struct stat_segment *seg;
-    const struct ttshm_entry *e;
+    struct ttshm_entry e;
+    uint32_t seg; /* index in stat_model.seg */
 };
 
 struct stat_model {
@@ -67,11 +75,18 @@ struct stat_model {
     /* Per device x type over the live writers (see stat_sum_live()). */
     struct ttshm_counters totals[TTSHM_MAX_DEVICES][TTSHM_MEM_TYPE_COUNT];
     unsigned live_writers;
-    struct stat_row *rows; /* the buffers view's rows, sorted and cut to --top */
+    /* Per device: the identity the first live writer published (if any). */
+    struct ttshm_device_identity identity[TTSHM_MAX_DEVICES];
+    /* Sorted views (--sort/--top) only: their rows, collected with a bounded
+     * heap of --top rows, sorted. Otherwise rows are streamed (stat_rows). */
+    struct stat_row *rows;
     size_t nrows;
-    size_t nrows_all; /* before --top */
+    uint64_t nrows_all; /* rows seen, before --top */
+    struct stat_problem *problems;
+    size_t nproblems;
+    size_t unreadable; /* segments listed that this user may not open */
     uint64_t now_mono_ns, now_real_ns;
-    bool bad; /* a segment failed validation: exit 3 */
+    bool bad; /* a segment could not be read: exit 3 */
 };
 
 /* Fills m from the segments selected by o. Returns a STAT_EXIT_* code; the
@@ -93,6 +108,15 @@ const char *stat_buffer_status(const struct stat_segment *s);
 /* Whether the view shows buffers of this segment. */
 bool stat_segment_has_rows(const struct stat_options *o, const struct stat_segment *s);
 
+/* Visits the buffer rows of the buffers/leaks view in the view's order: those
+ * of segment `only`, or of every segment when it is NULL. A sorted view visits
+ * the collected rows; an unsorted one reads each segment again and streams its
+ * live entries without holding them (updating the segment's skipped count).
+ * fn returns non-zero to stop. Returns the number of rows visited. */
+typedef int (*stat_row_fn)(const struct stat_segment *s, const struct ttshm_entry *e, void *ctx);
+uint64_t stat_rows(const struct stat_options *o, struct stat_model *m,
+                   const struct stat_segment *only, stat_row_fn fn, void *ctx);
+
 /* ---- formatting helpers (units.c) ---- */
 
 /* 1536 -> "1.5 KiB" (IEC units, one decimal). */
@@ -105,6 +129,12 @@ const char *fmt_duration(char buf[32], uint64_t ns);
 const char *fmt_time(char buf[32], uint64_t realtime_ns);
 /* A valid UTF-8-free JSON string literal of s (quotes included). */
 void json_string(FILE *out, const char *s);
+/* 1764878400123456789 -> "1764878400.123456789" (exact decimal seconds). */
+const char *fmt_seconds(char buf[32], uint64_t ns);
+/* A device's published chip id, "0x%016x"; "" when not published. */
+const char *fmt_chip_id(char buf[32], uint64_t unique_id);
+/* Snapshot age of a buffer allocated at monotonic time ts (0 if in the future). */
+uint64_t stat_buffer_age_ns(const struct stat_model *m, const struct ttshm_entry *e);
 
 /* ANSI colours; "" when colour is off. */
 enum stat_color { C_RESET, C_BOLD, C_DIM, C_RED, C_GREEN, C_YELLOW };
@@ -114,9 +144,10 @@ enum stat_color state_color(uint32_t state);
 
 /* ---- outputs: one file per format ---- */
 
-void stat_output_text(FILE *out, const struct stat_options *o, const struct stat_model *m);
-void stat_output_json(FILE *out, const struct stat_options *o, const struct stat_model *m);
-void stat_output_csv(FILE *out, const struct stat_options *o, const struct stat_model *m);
+/* Outputs of the buffers/leaks views stream their rows (see stat_rows). */
+void stat_output_text(FILE *out, const struct stat_options *o, struct stat_model *m);
+void stat_output_json(FILE *out, const struct stat_options *o, struct stat_model *m);
+void stat_output_csv(FILE *out, const struct stat_options *o, struct stat_model *m);
 void stat_output_prometheus(FILE *out, const struct stat_options *o, const struct stat_model *m);
 
 /* Replaces path with data atomically (temp file in the same directory, then

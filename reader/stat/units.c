@@ -104,3 +104,23 @@ enum stat_color state_color(uint32_t state)
         return C_DIM;
     }
 }
+
+const char *fmt_seconds(char buf[32], uint64_t ns)
+{
+    snprintf(buf, 32, "%" PRIu64 ".%09" PRIu64, ns / 1000000000u, ns % 1000000000u);
+    return buf;
+}
+
+const char *fmt_chip_id(char buf[32], uint64_t unique_id)
+{
+    if (unique_id == 0)
+        buf[0] = '\0';
+    else
+        snprintf(buf, 32, "0x%016" PRIx64, unique_id);
+    return buf;
+}
+
+uint64_t stat_buffer_age_ns(const struct stat_model *m, const struct ttshm_entry *e)
+{
+    return m->now_mono_ns > e->timestamp_ns ? m->now_mono_ns - e->timestamp_ns : 0;
+}

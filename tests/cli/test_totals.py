@@ -31,7 +31,7 @@ def check_running_and_exited(tag, *sim_args, peak=True):
         doc = stat_json(reg)
         seg = one_segment(doc)
         eq(seg["state"], "exited", "state after a clean exit")
-        check(seg["ended_ns"] >= seg["started_ns"] > 0, "ended_ns after started_ns", seg)
+        check(int(seg["ended_ns"]) >= int(seg["started_ns"]) > 0, "ended_ns after started_ns", seg)
         compare_counts(seg["devices"], final["final"], "exited", peak=peak)
         for key, c in device_map(seg["devices"]).items():
             eq(c["live_count"], 0, "live buffers after a clean exit without leaks, %r" % (key,))
