@@ -3,7 +3,7 @@
 # exactly what to install. Extra packages (e.g. clang for the fuzzer) may be
 # passed as arguments.
 set -euo pipefail
-need=(cmake make gcc g++ pkg-config liburcu-dev libcunit1-dev python3 "$@")
+need=(cmake make gcc g++ pkg-config liburcu-dev libcunit1-dev libmicrohttpd-dev python3 "$@")
 missing=()
 for p in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
