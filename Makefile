@@ -75,7 +75,7 @@ uninstall:
 # e2e: a real Prometheus server scrapes tt-shm-stat --listen while tt-shm-sim
 # runs, and its query API must agree with tt-shm-stat --json (tests/e2e).
 e2e: build
-	@tests/e2e/prometheus_e2e.sh $(BUILD)
+	@python3 tests/e2e/prometheus_e2e.py $(BUILD)
 
 SOURCES = $(shell find core include reader sim tests bench -name '*.[ch]')
 

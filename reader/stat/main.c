@@ -17,6 +17,7 @@
 #include "stat.h"
 
 static volatile sig_atomic_t interrupted;
+static bool write_failed; /* stdout is gone: stop looping */
 
 static void on_signal(int sig)
 {
@@ -57,44 +58,60 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* One refresh. clear: redraw a terminal screen (watch mode on a tty). */
-static int frame(struct stat_options *o, bool clear)
+/* One refresh rendered into memory; *rc gets the collection's exit code.
+ * clear: a terminal screen redrawn (watch mode on a tty). */
+static int render_frame(const struct stat_options *o, bool clear, char **buf, size_t *len, int *rc)
 {
     struct stat_model m;
-    int rc = stat_collect(o, &m);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
+    *rc = stat_collect(o, &m);
+    FILE *out = open_memstream(buf, len);
     if (out == NULL) {
         stat_model_free(&m);
-        fputs("tt-shm-stat: out of memory\n", stderr);
-        return STAT_EXIT_NOTHING;
+        return -1;
     }
     if (clear) {
         char t[32];
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
         fprintf(out, "\033[H\033[2J%stt-shm-stat: every %gs, %s (Ctrl-C to quit)%s\n\n",
-                color(o, C_DIM), o->interval_s,
-                fmt_time(t, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec),
-                color(o, C_RESET));
+                color(o, C_DIM), o->interval_s, fmt_time(t, m.now_real_ns), color(o, C_RESET));
     }
     render(out, o, &m);
     if (m.nseg == 0 && !m.bad && o->format != FMT_TEXT)
-        fprintf(stderr, "tt-shm-stat: no ttshm segments found%s%s\n",
-                o->name ? " in registry " : "", o->name ? o->name : "");
+        fprintf(stderr, "tt-shm-stat: no ttshm segments found%s%s%s\n",
+                o->name ? " in registry " : "", o->name ? o->name : "",
+                m.unreadable ? " readable by this user" : "");
     stat_model_free(&m);
-    o->noheader = true; /* a CSV header once per run, not per frame */
     if (fclose(out) != 0) {
-        free(buf);
+        free(*buf);
+        *buf = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int stat_render(const struct stat_options *o, char **buf, size_t *len)
+{
+    int rc;
+    return render_frame(o, false, buf, len, &rc);
+}
+
+/* One refresh written out: to stdout, or atomically to --textfile. */
+static int frame(struct stat_options *o, bool clear)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc;
+    if (render_frame(o, clear, &buf, &len, &rc) != 0) {
         fputs("tt-shm-stat: out of memory\n", stderr);
         return STAT_EXIT_NOTHING;
     }
+    o->noheader = true; /* a CSV header once per run, not per frame */
     if (o->textfile != NULL) {
         if (stat_write_atomic(o->textfile, buf, len) != 0 && rc == STAT_EXIT_OK)
             rc = STAT_EXIT_NOTHING;
-    } else {
-        write_all(STDOUT_FILENO, buf, len);
+    } else if (write_all(STDOUT_FILENO, buf, len) != 0) {
+        fprintf(stderr, "tt-shm-stat: cannot write to standard output: %s\n", strerror(errno));
+        rc = STAT_EXIT_NOTHING;
+        write_failed = true;
     }
     free(buf);
     return rc;
@@ -113,12 +130,18 @@ int main(int argc, char **argv)
 {
     struct stat_options o;
     stat_parse_options(argc, argv, &o);
+#ifdef TTSHM_HTTP
+    if (o.listen != NULL)
+        return stat_serve(&o);
+#endif
 
-    bool tty = isatty(STDOUT_FILENO);
-    /* A refreshing view belongs on a terminal. Piped, one frame is what a
-     * script wants, unless it asked for N frames (-c) or feeds a textfile. */
-    bool loop = o.watch && (tty || o.count > 0 || o.textfile != NULL);
-    bool clear = loop && tty && o.textfile == NULL && o.format == FMT_TEXT;
+    /* -w and -c loop wherever the output goes (like nvidia-smi -l): piped,
+     * frames follow one another; on a terminal that can, each one replaces
+     * the last. */
+    const char *term = getenv("TERM");
+    bool loop = o.watch;
+    bool clear = loop && isatty(STDOUT_FILENO) && o.textfile == NULL && o.format == FMT_TEXT &&
+                 term != NULL && *term != '\0' && strcmp(term, "dumb") != 0;
     if (!loop)
         return frame(&o, false);
 
@@ -132,7 +155,7 @@ int main(int argc, char **argv)
     int rc = STAT_EXIT_OK;
     for (uint64_t i = 0; !interrupted; i++) {
         rc = frame(&o, clear);
-        if (o.count && i + 1 >= o.count)
+        if (write_failed || (o.count && i + 1 >= o.count))
             break;
         if (!clear && o.textfile == NULL && o.format == FMT_TEXT)
             write_all(STDOUT_FILENO, "\n", 1); /* frames appended to a pipe stay apart */

@@ -12,40 +12,46 @@
 static void usage(FILE *out)
 {
     fputs("Usage: tt-shm-stat [OPTION]...\n"
-          "Shows the device-buffer allocations that ttshm writers (TT-Metal runtimes) record in\n"
-          "shared memory: per process, per device, per memory type; live buffers; leaks.\n"
+          "Shows the device-buffer allocations that ttshm writers (TT-Metal runtimes)\n"
+          "record in shared memory: per process, device and memory type; live buffers;\n"
+          "leaks.\n"
           "\n"
           "Views (default: one table per process and a per-device total):\n"
-          "  -b, --buffers          live buffers, one per line\n"
-          "      --sort KEY         order buffers by size (largest first, default), age (oldest\n"
+          "  -b, --buffers          live buffers, one per line (streamed, table order)\n"
+          "      --sort KEY         order buffers by size (largest first), age (oldest\n"
           "                         first) or address\n"
-          "      --top N            show only the first N buffers (implies -b)\n"
-          "      --leaks            buffers left at a clean exit (leaks); buffers of writers\n"
-          "                         that died are shown apart as stale, never as leaks\n"
+          "      --top N            only the first N buffers, largest first unless\n"
+          "                         --sort (implies -b)\n"
+          "      --leaks            buffers left at a clean exit (leaks); buffers of\n"
+          "                         writers that died are shown apart as stale\n"
           "      --list             the segments found, their writers and states\n"
           "\n"
           "Filters:\n"
           "  -d, --device LIST      devices, e.g. 0 or 0,2-3\n"
-          "  -t, --type LIST        memory types: DRAM, L1, SYSTEM_MEMORY, L1_SMALL, TRACE, CB,\n"
-          "                         KERNEL (names or numbers, comma-separated)\n"
+          "  -t, --type LIST        memory types: DRAM, L1, SYSTEM_MEMORY, L1_SMALL,\n"
+          "                         TRACE, CB, KERNEL (names or numbers)\n"
           "  -p, --pid LIST         writer process ids\n"
           "      --name REGISTRY    only this registry (default $TT_SHM_NAME, else all)\n"
+          "      --all-users        every user's segments, with their owners\n"
           "\n"
           "Output:\n"
-          "      --json             JSON (schema \"ttshm.stat/1\")\n"
-          "      --csv              CSV with a header row\n"
+          "      --json             JSON (schema \"ttshm.stat/2\")\n"
+          "      --csv              CSV (RFC 4180) with a header row\n"
           "      --prometheus       Prometheus text exposition format\n"
           "      --textfile PATH    write the Prometheus format to PATH atomically (for\n"
-          "                         node_exporter's textfile collector); nothing on stdout\n"
-          "  -w, --watch [SECONDS]  refresh every SECONDS (default 2) on a terminal; one-shot\n"
-          "                         when stdout is not a terminal, unless -c is given\n"
+          "                         node_exporter's textfile collector)\n"
+          "      --listen [[ADDR:]PORT]  serve the Prometheus format on\n"
+          "                         http://ADDR:PORT/metrics (default 127.0.0.1:" STAT_DEFAULT_PORT
+          ")\n"
+          "  -w, --watch [SECONDS]  refresh every SECONDS (default 2); piped, frames\n"
+          "                         follow one another\n"
           "  -c, --count N          N refreshes, then exit (implies --watch)\n"
           "  -h, --help             this help\n"
           "  -V, --version          version\n"
           "\n"
-          "Colour is used on a terminal unless NO_COLOR is set.\n"
+          "Colour is used on a terminal unless NO_COLOR is set or TERM is dumb.\n"
           "Exit status: 0 ok, 1 nothing found (or output not written), 2 usage error,\n"
-          "3 bad or incompatible segment.\n",
+          "3 a segment could not be read (the others are still shown).\n",
           out);
 }
 
@@ -86,9 +92,18 @@ static int parse_seconds(const char *s, double *out)
     return 0;
 }
 
+/* An empty value (e.g. an unset shell variable) is refused, not taken as
+ * "no filter": that would show every device to a script that meant one. */
+static void require_value(const char *what, const char *arg)
+{
+    if (*arg == '\0' || strspn(arg, ", ") == strlen(arg))
+        usage_error("empty %s list (leave the option out to select every one)", what);
+}
+
 /* "0,2-3" -> bits 0, 2 and 3. */
 static void parse_devices(const char *arg, uint64_t *mask)
 {
+    require_value("device", arg);
     char *copy = strdup(arg), *save = NULL;
     if (copy == NULL)
         usage_error("out of memory");
@@ -115,6 +130,7 @@ static void parse_devices(const char *arg, uint64_t *mask)
 
 static void parse_types(const char *arg, unsigned *mask)
 {
+    require_value("type", arg);
     char *copy = strdup(arg), *save = NULL;
     if (copy == NULL)
         usage_error("out of memory");
@@ -131,6 +147,7 @@ static void parse_types(const char *arg, unsigned *mask)
 
 static void parse_pids(const char *arg, struct stat_options *o)
 {
+    require_value("pid", arg);
     char *copy = strdup(arg), *save = NULL;
     if (copy == NULL)
         usage_error("out of memory");
@@ -206,7 +223,9 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
         OPT_JSON,
         OPT_CSV,
         OPT_PROM,
-        OPT_TEXTFILE
+        OPT_TEXTFILE,
+        OPT_LISTEN,
+        OPT_ALL_USERS,
     };
     static const struct option longopts[] = {
         {"buffers", no_argument, NULL, 'b'},
@@ -222,6 +241,8 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
         {"csv", no_argument, NULL, OPT_CSV},
         {"prometheus", no_argument, NULL, OPT_PROM},
         {"textfile", required_argument, NULL, OPT_TEXTFILE},
+        {"listen", optional_argument, NULL, OPT_LISTEN},
+        {"all-users", no_argument, NULL, OPT_ALL_USERS},
         {"watch", optional_argument, NULL, 'w'},
         {"count", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
@@ -287,6 +308,23 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
                 usage_error("--textfile needs a path");
             o->textfile = optarg;
             break;
+        case OPT_LISTEN:
+#ifdef TTSHM_HTTP
+            /* Optional argument: take "--listen 9000" as well as "--listen=9000". */
+            if (optarg == NULL && optind < argc && argv[optind][0] != '-')
+                optarg = argv[optind++];
+            o->listen = optarg ? optarg : STAT_DEFAULT_PORT;
+            if (stat_listen_valid(o->listen) != 0)
+                usage_error("invalid --listen '%s' (expected PORT, ADDR:PORT or [ADDR6]:PORT)",
+                            o->listen);
+            break;
+#else
+            usage_error("--listen is not available: this tt-shm-stat was built without "
+                        "libmicrohttpd");
+#endif
+        case OPT_ALL_USERS:
+            o->all_users = true;
+            break;
         case 'w':
             o->watch = true;
             /* The interval is optional; take "-w 5" as well as "-w5"/"--watch=5". */
@@ -336,6 +374,15 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
     if (o->textfile != NULL) {
         if (o->format != FMT_TEXT && o->format != FMT_PROM)
             usage_error("--textfile writes the Prometheus format; it excludes %s",
+                        format_flag(o->format));
+        o->format = FMT_PROM;
+    }
+    if (o->listen != NULL) {
+        if (o->textfile != NULL || o->watch)
+            usage_error("--listen serves each scrape fresh; it excludes %s",
+                        o->textfile ? "--textfile" : "--watch and --count");
+        if (o->format != FMT_TEXT && o->format != FMT_PROM)
+            usage_error("--listen serves the Prometheus format; it excludes %s",
                         format_flag(o->format));
         o->format = FMT_PROM;
     }

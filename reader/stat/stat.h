@@ -40,8 +40,9 @@ struct stat_options {
     uint64_t count; /* frames; 0: until interrupted */
     const char *textfile;
     bool color;
-    bool all_users; /* --all-users: every user's segments, with their owners */
-    bool noheader;  /* CSV: no header row (set after the first frame of a loop) */
+    bool all_users;     /* --all-users: every user's segments, with their owners */
+    bool noheader;      /* CSV: no header row (set after the first frame of a loop) */
+    const char *listen; /* --listen [ADDR:]PORT: serve /metrics; NULL: no server */
 };
 
 /* Parses argv into o. Exits 0 after --help/--version and 2 on a usage error. */
@@ -149,6 +150,16 @@ void stat_output_text(FILE *out, const struct stat_options *o, struct stat_model
 void stat_output_json(FILE *out, const struct stat_options *o, struct stat_model *m);
 void stat_output_csv(FILE *out, const struct stat_options *o, struct stat_model *m);
 void stat_output_prometheus(FILE *out, const struct stat_options *o, const struct stat_model *m);
+
+/* One refresh rendered into a malloc'd buffer (for the HTTP server).
+ * Returns 0, or -1 when out of memory. */
+int stat_render(const struct stat_options *o, char **buf, size_t *len);
+
+/* --listen (http.c, built with libmicrohttpd): default port, a check of the
+ * argument, and the server (returns when SIGINT or SIGTERM arrives). */
+#define STAT_DEFAULT_PORT "10140"
+int stat_listen_valid(const char *listen);
+int stat_serve(const struct stat_options *o);
 
 /* Replaces path with data atomically (temp file in the same directory, then
  * rename). Returns 0, or -1 with a message on stderr. */
