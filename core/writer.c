@@ -582,7 +582,7 @@ int ttshm_writer_open(const struct ttshm_writer_config *config, ttshm_writer **o
     for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++)
         pthread_mutex_init(&w->cb_lock[d], NULL);
     ttshm_preparer_init(w);
-    uint64_t initial = round_pow2(cfg.initial_slots ? cfg.initial_slots : 16384);
+    uint64_t initial = round_pow2(cfg.initial_slots ? cfg.initial_slots : TTSHM_DEFAULT_TABLE);
 
     int rc = -TTSHM_E_FULL;
     for (unsigned slot = 0; slot < TTSHM_MAX_SLOTS; slot++) {

@@ -28,6 +28,7 @@ struct ttshm_table {
     size_t map_bytes;
     uint64_t check_mask; /* how often a used-shard increment re-sums the shards */
     uint64_t start_live; /* live records when the table was published */
+    bool pooled;         /* reserved as the spare (table_pool.c) */
     /* TTSHM_GATE_*: set when a sum of the used shards passed a threshold, and
      * read before every claim, so that every thread holds back, not only the
      * one that happened to sum. Only ever raised. */
@@ -67,6 +68,9 @@ struct ttshm_preparer {
     bool stop, busy;                  /* busy: making a table right now */
     uint64_t want_slots;              /* the request (0: none) */
     struct ttshm_table *ready;        /* made, not yet taken */
+    struct ttshm_table *spare;        /* drained and emptied, for reuse (table_pool.c) */
+    bool spare_reserved;              /* a drained table will become the spare */
+    uint64_t reserved_slots;          /* ... of this size */
     struct ttshm_view *retired_views; /* to free after a grace period */
     struct ttshm_table *retired_tables;
     _Atomic uint64_t asked_for_epoch; /* one request per current table */
@@ -210,6 +214,29 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
  * background thread. */
 void ttshm_retire_view(struct ttshm_writer *w, struct ttshm_view *v);
 void ttshm_retire_table(struct ttshm_writer *w, struct ttshm_table *t);
+
+/* table_pool.c: one drained table kept for reuse, so that rebuilds under
+ * steady churn create no shared-memory object. */
+/* At the end of t's drain: whether t is to be kept as the spare (then its
+ * object stays linked), else the caller unlinks it. */
+bool ttshm_table_pool_reserve(struct ttshm_writer *w, struct ttshm_table *t);
+/* After t's grace period: makes t the spare, emptied, if it was reserved;
+ * else unmaps it. */
+void ttshm_table_pool_put(struct ttshm_writer *w, struct ttshm_table *t);
+/* Whether the spare, or the table reserved to become it, has between
+ * min_slots and max_slots slots. Caller holds p->lock. */
+bool ttshm_table_pool_covers(const struct ttshm_preparer *p, uint64_t min_slots,
+                             uint64_t max_slots);
+/* The spare if it has between min_slots and max_slots slots, else NULL.
+ * Caller holds p->lock. */
+struct ttshm_table *ttshm_table_pool_take_locked(struct ttshm_preparer *p, uint64_t min_slots,
+                                                 uint64_t max_slots);
+/* The spare if it has exactly nslots slots, else NULL. */
+struct ttshm_table *ttshm_table_pool_take(struct ttshm_writer *w, uint64_t nslots);
+/* Discards the spare (close, fork). */
+void ttshm_table_pool_drain(struct ttshm_writer *w);
+/* Unlinks t's object and unmaps it. NULL: nothing. */
+void ttshm_table_discard(struct ttshm_writer *w, struct ttshm_table *t);
 
 /* prepare.c */
 void ttshm_preparer_init(struct ttshm_writer *w);
