@@ -23,6 +23,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "errors.h"
+#include "nocancel.h"
+#include "table_object.h"
 #include "writer_internal.h"
 
 static void free_retired(struct ttshm_view *views, struct ttshm_table *tables)
