@@ -58,17 +58,12 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* One refresh rendered into memory; *rc gets the collection's exit code.
+/* One refresh rendered to out; returns the collection's exit code.
  * clear: a terminal screen redrawn (watch mode on a tty). */
-static int render_frame(const struct stat_options *o, bool clear, char **buf, size_t *len, int *rc)
+static int render_frame(const struct stat_options *o, bool clear, FILE *out)
 {
     struct stat_model m;
-    *rc = stat_collect(o, &m);
-    FILE *out = open_memstream(buf, len);
-    if (out == NULL) {
-        stat_model_free(&m);
-        return -1;
-    }
+    int rc = stat_collect(o, &m);
     if (clear) {
         char t[32];
         fprintf(out, "\033[H\033[2J%stt-shm-stat: every %gs, %s (Ctrl-C to quit)%s\n\n",
@@ -80,6 +75,15 @@ static int render_frame(const struct stat_options *o, bool clear, char **buf, si
                 o->name ? " in registry " : "", o->name ? o->name : "",
                 m.unreadable ? " readable by this user" : "");
     stat_model_free(&m);
+    return rc;
+}
+
+int stat_render(const struct stat_options *o, char **buf, size_t *len)
+{
+    FILE *out = open_memstream(buf, len);
+    if (out == NULL)
+        return -1;
+    render_frame(o, false, out);
     if (fclose(out) != 0) {
         free(*buf);
         *buf = NULL;
@@ -88,32 +92,46 @@ static int render_frame(const struct stat_options *o, bool clear, char **buf, si
     return 0;
 }
 
-int stat_render(const struct stat_options *o, char **buf, size_t *len)
+static int stdout_failed(void)
 {
-    int rc;
-    return render_frame(o, false, buf, len, &rc);
+    fprintf(stderr, "tt-shm-stat: cannot write to standard output: %s\n", strerror(errno));
+    write_failed = true;
+    return STAT_EXIT_NOTHING;
 }
 
-/* One refresh written out: to stdout, or atomically to --textfile. */
+/* One refresh written out. A redrawn screen or a --textfile is rendered whole
+ * first (no flicker; no partial file); anything else streams to stdout, so
+ * a million buffers are never held as text. */
 static int frame(struct stat_options *o, bool clear)
 {
-    char *buf = NULL;
-    size_t len = 0;
     int rc;
-    if (render_frame(o, clear, &buf, &len, &rc) != 0) {
-        fputs("tt-shm-stat: out of memory\n", stderr);
-        return STAT_EXIT_NOTHING;
+    if (clear || o->textfile != NULL) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&buf, &len);
+        if (out == NULL) {
+            fputs("tt-shm-stat: out of memory\n", stderr);
+            return STAT_EXIT_NOTHING;
+        }
+        rc = render_frame(o, clear, out);
+        if (fclose(out) != 0) {
+            free(buf);
+            fputs("tt-shm-stat: out of memory\n", stderr);
+            return STAT_EXIT_NOTHING;
+        }
+        if (o->textfile != NULL) {
+            if (stat_write_atomic(o->textfile, buf, len) != 0 && rc == STAT_EXIT_OK)
+                rc = STAT_EXIT_NOTHING;
+        } else if (write_all(STDOUT_FILENO, buf, len) != 0) {
+            rc = stdout_failed();
+        }
+        free(buf);
+    } else {
+        rc = render_frame(o, false, stdout);
+        if (fflush(stdout) != 0 || ferror(stdout))
+            rc = stdout_failed();
     }
     o->noheader = true; /* a CSV header once per run, not per frame */
-    if (o->textfile != NULL) {
-        if (stat_write_atomic(o->textfile, buf, len) != 0 && rc == STAT_EXIT_OK)
-            rc = STAT_EXIT_NOTHING;
-    } else if (write_all(STDOUT_FILENO, buf, len) != 0) {
-        fprintf(stderr, "tt-shm-stat: cannot write to standard output: %s\n", strerror(errno));
-        rc = STAT_EXIT_NOTHING;
-        write_failed = true;
-    }
-    free(buf);
     return rc;
 }
 
@@ -130,6 +148,8 @@ int main(int argc, char **argv)
 {
     struct stat_options o;
     stat_parse_options(argc, argv, &o);
+    static char outbuf[1 << 16];
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 #ifdef TTSHM_HTTP
     if (o.listen != NULL)
         return stat_serve(&o);
@@ -148,6 +168,7 @@ int main(int argc, char **argv)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART; /* stdout writes go on; the nap (nanosleep) still ends */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -157,8 +178,10 @@ int main(int argc, char **argv)
         rc = frame(&o, clear);
         if (write_failed || (o.count && i + 1 >= o.count))
             break;
-        if (!clear && o.textfile == NULL && o.format == FMT_TEXT)
-            write_all(STDOUT_FILENO, "\n", 1); /* frames appended to a pipe stay apart */
+        if (!clear && o.textfile == NULL && o.format == FMT_TEXT) {
+            fputc('\n', stdout); /* frames appended to a pipe stay apart */
+            fflush(stdout);
+        }
         nap(o.interval_s);
     }
     return rc;

@@ -31,19 +31,22 @@ static void field(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static void time_field(FILE *out, uint64_t realtime_ns)
+/* The snapshot time as a field: UTC, ISO 8601, milliseconds. */
+static const char *time_text(char buf[40], uint64_t realtime_ns)
 {
     time_t t = (time_t)(realtime_ns / 1000000000u);
     struct tm tm;
-    char buf[32];
-    if (gmtime_r(&t, &tm) == NULL || strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-        buf[0] = '\0';
-    fprintf(out, "%s.%03" PRIu64 "Z", buf, realtime_ns / 1000000u % 1000u);
+    char day[32];
+    if (gmtime_r(&t, &tm) == NULL || strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        day[0] = '\0';
+    snprintf(buf, 40, "%s.%03" PRIu64 "Z", day, realtime_ns / 1000000u % 1000u);
+    return buf;
 }
 
-static void segment_fields(FILE *out, const struct stat_model *m, const struct stat_segment *s)
+/* time,segment,pid,generation,state */
+static void segment_fields(FILE *out, const char *time, const struct stat_segment *s)
 {
-    time_field(out, m->now_real_ns);
+    fputs(time, out);
     fputc(',', out);
     field(out, s->info.segment);
     fprintf(out, ",%" PRIu32 ",%" PRIu64 ",%s", s->st.pid, s->st.generation,
@@ -57,7 +60,7 @@ static void identity_fields(FILE *out, const struct ttshm_device_identity *id)
     field(out, id->name);
 }
 
-static void counter_rows(FILE *out, const struct stat_options *o, const struct stat_model *m,
+static void counter_rows(FILE *out, const struct stat_options *o, const char *time,
                          const struct stat_segment *s, unsigned ndev,
                          const struct ttshm_counters (*dev)[TTSHM_MEM_TYPE_COUNT],
                          const struct ttshm_device_identity *ident)
@@ -69,12 +72,10 @@ static void counter_rows(FILE *out, const struct stat_options *o, const struct s
             const struct ttshm_counters *c = &dev[d][t];
             if (!stat_type_selected(o, t) || !stat_counters_active(c))
                 continue;
-            if (s != NULL) {
-                segment_fields(out, m, s);
-            } else {
-                time_field(out, m->now_real_ns);
-                fputs(",total,,,", out);
-            }
+            if (s != NULL)
+                segment_fields(out, time, s);
+            else
+                fprintf(out, "%s,total,,,", time);
             fprintf(out, ",%u", d);
             identity_fields(out, &ident[d]);
             fprintf(out,
@@ -90,13 +91,14 @@ static void counter_rows(FILE *out, const struct stat_options *o, const struct s
 struct buffer_ctx {
     FILE *out;
     const struct stat_model *m;
+    const char *time;
 };
 
 static int buffer_row(const struct stat_segment *s, const struct ttshm_entry *e, void *ctx)
 {
     struct buffer_ctx *x = ctx;
     char age[32];
-    segment_fields(x->out, x->m, s);
+    segment_fields(x->out, x->time, s);
     fprintf(x->out,
             ",%" PRIu32 ",%s,0x%" PRIx64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu32 ",%" PRIu64
             ",%s,%" PRIu64 ",%s" EOL,
@@ -120,20 +122,22 @@ void stat_output_csv(FILE *out, const struct stat_options *o, struct stat_model 
                       "ended_ns,live_count,live_bytes,previous_generation,previous_pid,"
                       "previous_state",
     };
+    char time[40];
+    time_text(time, m->now_real_ns);
     if (!o->noheader)
         fprintf(out, "%s" EOL, headers[o->view]);
     switch (o->view) {
     case VIEW_SUMMARY:
         for (size_t i = 0; i < m->nseg; i++)
-            counter_rows(out, o, m, &m->seg[i], m->seg[i].stats.device_count,
+            counter_rows(out, o, time, &m->seg[i], m->seg[i].stats.device_count,
                          (const struct ttshm_counters(*)[TTSHM_MEM_TYPE_COUNT])m->seg[i].stats.dev,
                          m->seg[i].stats.identity);
-        counter_rows(out, o, m, NULL, TTSHM_MAX_DEVICES,
+        counter_rows(out, o, time, NULL, TTSHM_MAX_DEVICES,
                      (const struct ttshm_counters(*)[TTSHM_MEM_TYPE_COUNT])m->totals, m->identity);
         break;
     case VIEW_BUFFERS:
     case VIEW_LEAKS: {
-        struct buffer_ctx x = {out, m};
+        struct buffer_ctx x = {out, m, time};
         stat_rows(o, m, NULL, buffer_row, &x);
         break;
     }
@@ -142,7 +146,7 @@ void stat_output_csv(FILE *out, const struct stat_options *o, struct stat_model 
             const struct stat_segment *s = &m->seg[i];
             uint64_t live, bytes;
             stat_segment_live(o, s, &live, &bytes);
-            segment_fields(out, m, s);
+            segment_fields(out, time, s);
             fputc(',', out);
             field(out, s->info.registry);
             const struct ttshm_session_summary *p = &s->st.previous;

@@ -13,18 +13,19 @@ const char *fmt_bytes(char buf[32], uint64_t bytes)
         snprintf(buf, 32, "%" PRIu64 " B", bytes);
         return buf;
     }
-    double v = (double)bytes;
-    unsigned u = 0;
-    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024.0;
+    /* Integer tenths, rounded (no floating point: -b formats rows by the
+     * million); a value that rounds to 1024.0 moves to the next unit. */
+    unsigned u = 1;
+    unsigned __int128 unit = 1024, tenths;
+    for (;;) {
+        tenths = ((unsigned __int128)bytes * 10 + unit / 2) / unit;
+        if (tenths < 10240 || u + 1 == sizeof units / sizeof units[0])
+            break;
+        unit *= 1024;
         u++;
     }
-    /* 1023.96 KiB would print as "1024.0 KiB": move to the next unit instead. */
-    if (v >= 1023.95 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024.0;
-        u++;
-    }
-    snprintf(buf, 32, "%.1f %s", v, units[u]);
+    snprintf(buf, 32, "%" PRIu64 ".%" PRIu64 " %s", (uint64_t)(tenths / 10),
+             (uint64_t)(tenths % 10), units[u]);
     return buf;
 }
 
@@ -48,7 +49,7 @@ const char *fmt_duration(char buf[32], uint64_t ns)
     if (ns < 1000000000u)
         snprintf(buf, 32, "%" PRIu64 "ms", ns / 1000000u);
     else if (s < 60)
-        snprintf(buf, 32, "%.1fs", (double)ns / 1e9);
+        snprintf(buf, 32, "%" PRIu64 ".%" PRIu64 "s", s, ns / 100000000u % 10);
     else if (s < 3600)
         snprintf(buf, 32, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
     else if (s < 86400)
