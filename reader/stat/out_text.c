@@ -110,10 +110,11 @@ static void capacity_cell(struct cell *c, const struct ttshm_counters *x)
 static void counters_table(FILE *out, const struct stat_options *o, unsigned ndev,
                            const struct ttshm_counters (*dev)[TTSHM_MEM_TYPE_COUNT])
 {
-    static const char *const head[] = {"DEV",    "TYPE",  "LIVE",          "BUFFERS",      "PEAK",
-                                       "ALLOCS", "FREES", "UNKNOWN FREES", "CAPACITY USE", NULL};
+    /* 80 columns for the usual values; unknown frees go on the note line. */
+    static const char *const head[] = {"DEV",    "TYPE",  "LIVE",         "BUFFERS", "PEAK",
+                                       "ALLOCS", "FREES", "CAPACITY USE", NULL};
     struct table t;
-    tbl_init(&t, head, "rlrrrrrrl");
+    tbl_init(&t, head, "rlrrrrrl");
     for (unsigned d = 0; d < ndev && d < TTSHM_MAX_DEVICES; d++) {
         if (!stat_device_selected(o, d))
             continue;
@@ -131,10 +132,7 @@ static void counters_table(FILE *out, const struct stat_options *o, unsigned nde
             fmt_bytes(row[4].text, x->peak_bytes);
             fmt_count(row[5].text, x->allocs);
             fmt_count(row[6].text, x->frees);
-            fmt_count(row[7].text, x->unknown_frees);
-            if (x->unknown_frees)
-                row[7].color = C_YELLOW;
-            capacity_cell(&row[8], x);
+            capacity_cell(&row[7], x);
         }
     }
     if (t.nrows == 0) {
@@ -161,13 +159,14 @@ static void segment_header(FILE *out, const struct stat_options *o, const struct
     fprintf(out, "%s%s%s  pid %" PRIu32 "  %s  generation %" PRIu64, color(o, C_BOLD),
             s->info.segment, color(o, C_RESET), x->pid, state_text(o, x->state, st), x->generation);
     if (x->state == TTSHM_STATE_EXITED && x->ended_ns >= x->started_ns && x->ended_ns != 0)
-        fprintf(out, "  started %s, exited after %s", fmt_time(t, x->started_ns),
+        fprintf(out, "  started %s, exited after %s",
+                fmt_time_near(t, x->started_ns, m->now_real_ns),
                 fmt_duration(d, x->ended_ns - x->started_ns));
     else if (x->started_ns && m->now_real_ns >= x->started_ns && x->state == TTSHM_STATE_ALIVE)
-        fprintf(out, "  started %s (up %s)", fmt_time(t, x->started_ns),
-                fmt_duration(d, m->now_real_ns - x->started_ns));
+        fprintf(out, "  up %s since %s", fmt_duration(d, m->now_real_ns - x->started_ns),
+                fmt_time_near(t, x->started_ns, m->now_real_ns));
     else
-        fprintf(out, "  started %s", fmt_time(t, x->started_ns));
+        fprintf(out, "  started %s", fmt_time_near(t, x->started_ns, m->now_real_ns));
     fputc('\n', out);
 }
 
@@ -181,17 +180,17 @@ static void previous_line(FILE *out, const struct stat_options *o, const struct 
     fprintf(out, "%sprevious session: generation %" PRIu64 ", pid %" PRIu32 ", %s", indent,
             p->generation, p->pid, state_text(o, p->state, st));
     if (p->live_count == 0)
-        fputs(", nothing left live\n", out);
+        fputs(": nothing left live\n", out);
     else
-        fprintf(out, ", left %s %s (%s) live: %s\n", fmt_count(n, p->live_count),
-                plural(p->live_count, "buffer", "buffers"), fmt_bytes(b, p->live_bytes),
-                p->state == TTSHM_STATE_DIED ? "stale, not leaks" : "leaks at exit");
+        fprintf(out, ": %s %s %s (%s)\n", fmt_count(n, p->live_count),
+                p->state == TTSHM_STATE_DIED ? "stale" : "leaked",
+                plural(p->live_count, "buffer", "buffers"), fmt_bytes(b, p->live_bytes));
 }
 
 static void segment_notes(FILE *out, const struct stat_options *o, const struct stat_segment *s)
 {
-    uint64_t live, bytes, dup = 0, dropped = s->st.dropped_global;
-    char n[32], b[32];
+    uint64_t live, bytes, dup = 0, unknown = 0, dropped = s->st.dropped_global;
+    char n[32], b[32], dr[32];
     stat_segment_live(o, s, &live, &bytes);
     if (s->st.state == TTSHM_STATE_EXITED && live > 0)
         fprintf(out, "  %s%s %s (%s) leaked at exit%s: see tt-shm-stat --leaks\n",
@@ -204,13 +203,14 @@ static void segment_notes(FILE *out, const struct stat_options *o, const struct 
     for (unsigned d = 0; d < s->stats.device_count && d < TTSHM_MAX_DEVICES; d++)
         for (unsigned t = 0; t < TTSHM_MEM_TYPE_COUNT; t++) {
             dup += s->stats.dev[d][t].duplicate_allocs;
+            unknown += s->stats.dev[d][t].unknown_frees;
             dropped += s->stats.dev[d][t].dropped;
         }
-    if (dup || dropped || s->skipped)
-        fprintf(out,
-                "  note: %" PRIu64 " duplicate allocs, %" PRIu64 " dropped events, %" PRIu64
-                " half-written entries skipped\n",
-                dup, dropped, s->skipped);
+    if (unknown || dup || dropped)
+        fprintf(out, "  %snote: %s %s, %s %s, %s %s%s\n", color(o, C_YELLOW), fmt_count(n, unknown),
+                plural(unknown, "unknown free", "unknown frees"), fmt_count(b, dup),
+                plural(dup, "duplicate alloc", "duplicate allocs"), fmt_count(dr, dropped),
+                plural(dropped, "dropped event", "dropped events"), color(o, C_RESET));
 }
 
 static void summary_view(FILE *out, const struct stat_options *o, const struct stat_model *m)
@@ -403,10 +403,14 @@ static void leaks_view(FILE *out, const struct stat_options *o, struct stat_mode
 
 static void list_view(FILE *out, const struct stat_options *o, const struct stat_model *m)
 {
-    static const char *const head[] = {"SEGMENT", "REGISTRY", "SLOT", "PID",      "STATE", "GEN",
-                                       "STARTED", "BUFFERS",  "LIVE", "PREVIOUS", NULL};
+    /* The segment name holds the registry and slot; OWNER only when several
+     * users' segments may be listed. */
+    static const char *const head[] = {"SEGMENT", "PID",  "STATE",    "GEN",   "STARTED",
+                                       "BUFFERS", "LIVE", "PREVIOUS", "OWNER", NULL};
     struct table t;
-    tbl_init(&t, head, "llrrlrlrrl");
+    tbl_init(&t, head, "lrlrlrrlr");
+    if (!o->all_users)
+        t.ncols--;
     for (size_t i = 0; i < m->nseg; i++) {
         const struct stat_segment *s = &m->seg[i];
         struct cell *row = tbl_row(&t);
@@ -415,22 +419,22 @@ static void list_view(FILE *out, const struct stat_options *o, const struct stat
         uint64_t live, bytes;
         stat_segment_live(o, s, &live, &bytes);
         snprintf(row[0].text, sizeof row[0].text, "%s", s->info.segment);
-        snprintf(row[1].text, sizeof row[1].text, "%s", s->info.registry);
-        snprintf(row[2].text, sizeof row[2].text, "%" PRIu32, s->info.slot);
-        snprintf(row[3].text, sizeof row[3].text, "%" PRIu32, s->st.pid);
-        snprintf(row[4].text, sizeof row[4].text, "%s",
+        snprintf(row[1].text, sizeof row[1].text, "%" PRIu32, s->st.pid);
+        snprintf(row[2].text, sizeof row[2].text, "%s",
                  ttshm_state_name((enum ttshm_writer_state)s->st.state));
-        row[4].color = state_color(s->st.state);
-        snprintf(row[5].text, sizeof row[5].text, "%" PRIu64, s->st.generation);
-        fmt_time(row[6].text, s->st.started_ns);
-        fmt_count(row[7].text, live);
-        fmt_bytes(row[8].text, bytes);
+        row[2].color = state_color(s->st.state);
+        snprintf(row[3].text, sizeof row[3].text, "%" PRIu64, s->st.generation);
+        fmt_time_near(row[4].text, s->st.started_ns, m->now_real_ns);
+        fmt_count(row[5].text, live);
+        fmt_bytes(row[6].text, bytes);
         const struct ttshm_session_summary *p = &s->st.previous;
         if (p->state == TTSHM_STATE_NONE)
-            snprintf(row[9].text, sizeof row[9].text, "-");
+            snprintf(row[7].text, sizeof row[7].text, "-");
         else
-            snprintf(row[9].text, sizeof row[9].text, "gen %" PRIu64 " pid %" PRIu32 " %s",
+            snprintf(row[7].text, sizeof row[7].text, "gen %" PRIu64 " pid %" PRIu32 " %s",
                      p->generation, p->pid, ttshm_state_name((enum ttshm_writer_state)p->state));
+        if (o->all_users)
+            snprintf(row[8].text, sizeof row[8].text, "%" PRIu32, s->info.owner_uid);
     }
     tbl_print(out, o, &t, "");
 }

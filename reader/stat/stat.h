@@ -128,6 +128,9 @@ const char *fmt_count(char buf[32], uint64_t n);
 const char *fmt_duration(char buf[32], uint64_t ns);
 /* CLOCK_REALTIME ns -> "2026-11-25 21:18:27" (local time). */
 const char *fmt_time(char buf[32], uint64_t realtime_ns);
+/* As fmt_time, but only "21:18:27" when that is today (the header lines fit
+ * in 80 columns). */
+const char *fmt_time_near(char buf[32], uint64_t realtime_ns, uint64_t now_ns);
 /* A valid UTF-8-free JSON string literal of s (quotes included). */
 void json_string(FILE *out, const char *s);
 /* 1764878400123456789 -> "1764878400.123456789" (exact decimal seconds). */

@@ -69,6 +69,18 @@ const char *fmt_time(char buf[32], uint64_t realtime_ns)
     return buf;
 }
 
+const char *fmt_time_near(char buf[32], uint64_t realtime_ns, uint64_t now_ns)
+{
+    time_t t = (time_t)(realtime_ns / 1000000000u), now = (time_t)(now_ns / 1000000000u);
+    struct tm tm, today;
+    if (realtime_ns == 0 || localtime_r(&t, &tm) == NULL || localtime_r(&now, &today) == NULL)
+        return fmt_time(buf, realtime_ns);
+    if (tm.tm_year != today.tm_year || tm.tm_yday != today.tm_yday ||
+        strftime(buf, 32, "%H:%M:%S", &tm) == 0)
+        return fmt_time(buf, realtime_ns);
+    return buf;
+}
+
 void json_string(FILE *out, const char *s)
 {
     fputc('"', out);

@@ -5,9 +5,14 @@ memory only for running writers, leaked for exited ones, stale for dead
 ones, the pid only on ttshm_info."""
 import math
 import re
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
 
-from clitest import (Registry, check, device_map, eq, run_sim, run_tests, start_sim, stat,
-                     stat_json, stop_sim)
+from clitest import (STAT, Registry, check, clean_env, device_map, eq, run_sim, run_tests,
+                     start_sim, stat, stat_json, stop_sim)
 
 NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\\n]|\\[\\"n])*)"\s*(,|$)')
@@ -172,6 +177,56 @@ def test_exposition_is_valid_and_matches_json():
                   for d in range(3) for t in ("DRAM", "L1")}, "published capacities")
         for labels, value in fams["ttshm_writer_start_time_seconds"]["samples"]:
             check(math.isfinite(value) and value > 1e9, "start time in seconds", value)
+        stop_sim(p)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(url, method="GET"):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as r:
+            return r.status, r.headers.get("Content-Type"), r.read().decode()
+    except urllib.error.HTTPError as ex:
+        return ex.code, ex.headers.get("Content-Type"), ""
+
+
+def test_listen_serves_metrics():
+    if "--listen" not in stat("--help").stdout:
+        print("SKIP test_listen_serves_metrics: built without libmicrohttpd")
+        return
+    with Registry("listen") as reg:
+        p, steady = start_sim(reg, "--devices", 2, "--events", 3000)
+        port = free_port()
+        env = clean_env()
+        env["TT_SHM_NAME"] = reg.name
+        srv = subprocess.Popen([STAT, "--listen", "127.0.0.1:%d" % port], env=env,
+                               stderr=subprocess.PIPE, text=True)
+        reg.procs.append(srv)
+        url = "http://127.0.0.1:%d" % port
+        deadline = time.time() + 30
+        while True:
+            try:
+                status, ctype, body = http(url + "/metrics")
+                break
+            except OSError:
+                check(time.time() < deadline and srv.poll() is None, "the server did not start")
+                time.sleep(0.1)
+        eq(status, 200, "GET /metrics")
+        check(ctype.startswith("text/plain; version=0.0.4"), "content type", ctype)
+        fams = parse_exposition(body)
+        direct = parse_exposition(stat("--name", reg.name, "--prometheus").stdout)
+        for name in ("ttshm_live_bytes", "ttshm_device_live_buffers", "ttshm_allocations_total"):
+            eq(sorted(map(repr, fams[name]["samples"])), sorted(map(repr, direct[name]["samples"])),
+               "%s over HTTP and on stdout" % name)
+        eq(http(url + "/other")[0], 404, "another path")
+        eq(http(url + "/metrics", "POST")[0], 405, "POST")
+        srv.terminate()
+        eq(srv.wait(timeout=30), 0, "exit status after SIGTERM")
+        check("serving http://127.0.0.1:%d/metrics" % port in srv.stderr.read(), "start line")
         stop_sim(p)
 
 

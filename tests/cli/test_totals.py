@@ -102,7 +102,7 @@ def test_text_and_csv_agree_with_json():
         row = [l for l in lst.stdout.splitlines() if l.startswith(steady["segment"])]
         eq(len(row), 1, "--list rows for the segment")
         cells = row[0].split()
-        check(reg.name in cells and str(steady["pid"]) in cells and "alive" in cells and
+        check(steady["segment"] in cells and str(steady["pid"]) in cells and "alive" in cells and
               "{:,}".format(steady["live_count"]) in cells, "--list row", row[0], steady)
         stop_sim(p)
 
