@@ -58,18 +58,34 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* The previous frame's totals, for the rates of watch mode. */
+static struct {
+    bool have;
+    uint64_t mono_ns;
+    struct ttshm_counters totals[TTSHM_MAX_DEVICES][TTSHM_MEM_TYPE_COUNT];
+} last;
+
 /* One refresh rendered to out; returns the collection's exit code.
  * clear: a terminal screen redrawn (watch mode on a tty). */
 static int render_frame(const struct stat_options *o, bool clear, FILE *out)
 {
     struct stat_model m;
     int rc = stat_collect(o, &m);
+    if (o->watch && last.have && m.now_mono_ns > last.mono_ns) {
+        m.prev_totals = (const struct ttshm_counters(*)[TTSHM_MEM_TYPE_COUNT])last.totals;
+        m.prev_dt_s = (double)(m.now_mono_ns - last.mono_ns) / 1e9;
+    }
     if (clear) {
         char t[32];
         fprintf(out, "\033[H\033[2J%stt-shm-stat: every %gs, %s (Ctrl-C to quit)%s\n\n",
                 color(o, C_DIM), o->interval_s, fmt_time(t, m.now_real_ns), color(o, C_RESET));
     }
     render(out, o, &m);
+    if (o->watch) {
+        memcpy(last.totals, m.totals, sizeof last.totals);
+        last.mono_ns = m.now_mono_ns;
+        last.have = true;
+    }
     if (m.nseg == 0 && !m.bad && o->format != FMT_TEXT)
         fprintf(stderr, "tt-shm-stat: no ttshm segments found%s%s%s\n",
                 o->name ? " in registry " : "", o->name ? o->name : "",
@@ -135,6 +151,36 @@ static int frame(struct stat_options *o, bool clear)
     return rc;
 }
 
+static void nap(double seconds);
+
+/* --wait: polls until a selected writer is alive. Returns 0, or 1 when the
+ * limit passed or a signal came first. */
+static int wait_for_writer(const struct stat_options *o)
+{
+    struct stat_options probe = *o;
+    probe.view = VIEW_SUMMARY; /* counters only: no buffer rows while waiting */
+    probe.sort = SORT_NONE;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!interrupted) {
+        struct stat_model m;
+        stat_collect(&probe, &m);
+        unsigned alive = m.live_writers;
+        stat_model_free(&m);
+        if (alive > 0)
+            return 0;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double waited = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        if (o->wait_s > 0 && waited >= o->wait_s) {
+            fprintf(stderr, "tt-shm-stat: no live writer appeared within %gs\n", o->wait_s);
+            return 1;
+        }
+        nap(0.2);
+    }
+    return 1;
+}
+
 static void nap(double seconds)
 {
     struct timespec ts;
@@ -162,16 +208,20 @@ int main(int argc, char **argv)
     bool loop = o.watch;
     bool clear = loop && isatty(STDOUT_FILENO) && o.textfile == NULL && o.format == FMT_TEXT &&
                  term != NULL && *term != '\0' && strcmp(term, "dumb") != 0;
+    if (loop || o.wait) {
+        /* Ctrl-C or SIGTERM end the wait or the loop after the frame in hand. */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESTART; /* stdout writes go on; the nap (nanosleep) still ends */
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    if (o.wait && wait_for_writer(&o) != 0)
+        return STAT_EXIT_NOTHING;
     if (!loop)
         return frame(&o, false);
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART; /* stdout writes go on; the nap (nanosleep) still ends */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
 
     int rc = STAT_EXIT_OK;
     for (uint64_t i = 0; !interrupted; i++) {

@@ -46,6 +46,8 @@ static void usage(FILE *out)
           "  -w, --watch [SECONDS]  refresh every SECONDS (default 2); piped, frames\n"
           "                         follow one another\n"
           "  -c, --count N          N refreshes, then exit (implies --watch)\n"
+          "      --wait[=SECONDS]   first wait for a selected writer to be alive (at most\n"
+          "                         SECONDS; exit 1 if none came)\n"
           "  -h, --help             this help\n"
           "  -V, --version          version\n"
           "\n"
@@ -226,6 +228,7 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
         OPT_TEXTFILE,
         OPT_LISTEN,
         OPT_ALL_USERS,
+        OPT_WAIT,
     };
     static const struct option longopts[] = {
         {"buffers", no_argument, NULL, 'b'},
@@ -243,6 +246,7 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
         {"textfile", required_argument, NULL, OPT_TEXTFILE},
         {"listen", optional_argument, NULL, OPT_LISTEN},
         {"all-users", no_argument, NULL, OPT_ALL_USERS},
+        {"wait", optional_argument, NULL, OPT_WAIT},
         {"watch", optional_argument, NULL, 'w'},
         {"count", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
@@ -322,6 +326,11 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
             usage_error("--listen is not available: this tt-shm-stat was built without "
                         "libmicrohttpd");
 #endif
+        case OPT_WAIT:
+            o->wait = true;
+            if (optarg != NULL && (parse_seconds(optarg, &o->wait_s) != 0))
+                usage_error("invalid --wait '%s' (expected 0.1..86400 seconds)", optarg);
+            break;
         case OPT_ALL_USERS:
             o->all_users = true;
             break;
@@ -378,6 +387,8 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
         o->format = FMT_PROM;
     }
     if (o->listen != NULL) {
+        if (o->wait)
+            usage_error("--listen serves whatever is there; it excludes --wait");
         if (o->textfile != NULL || o->watch)
             usage_error("--listen serves each scrape fresh; it excludes %s",
                         o->textfile ? "--textfile" : "--watch and --count");

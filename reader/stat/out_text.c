@@ -213,6 +213,56 @@ static void segment_notes(FILE *out, const struct stat_options *o, const struct 
                 plural(dropped, "dropped event", "dropped events"), color(o, C_RESET));
 }
 
+/* n per second since the previous frame; "-" when the counter went back
+ * (a writer ended between the frames, so the sum lost its counts). */
+static void rate_cell(struct cell *c, uint64_t now, uint64_t before, double dt_s, bool bytes)
+{
+    if (now < before) {
+        snprintf(c->text, sizeof c->text, "-");
+        return;
+    }
+    uint64_t per_s = (uint64_t)((double)(now - before) / dt_s + 0.5);
+    if (bytes) {
+        char b[32];
+        snprintf(c->text, sizeof c->text, "%s/s", fmt_bytes(b, per_s));
+    } else {
+        fmt_count(c->text, per_s);
+    }
+}
+
+/* Watch mode: allocations, frees and bytes allocated per second, all live
+ * writers, per device and type (from the second frame on). */
+static void rates_table(FILE *out, const struct stat_options *o, const struct stat_model *m)
+{
+    static const char *const head[] = {"DEV", "TYPE", "ALLOCS/S", "FREES/S", "ALLOCATED/S", NULL};
+    struct table t;
+    tbl_init(&t, head, "rlrrr");
+    for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++) {
+        if (!stat_device_selected(o, d))
+            continue;
+        for (unsigned ty = 0; ty < TTSHM_MEM_TYPE_COUNT; ty++) {
+            const struct ttshm_counters *x = &m->totals[d][ty], *p = &m->prev_totals[d][ty];
+            if (!stat_type_selected(o, ty) || !stat_counters_active(x))
+                continue;
+            struct cell *row = tbl_row(&t);
+            if (row == NULL)
+                break;
+            snprintf(row[0].text, sizeof row[0].text, "%u", d);
+            snprintf(row[1].text, sizeof row[1].text, "%s", ttshm_mem_type_name(ty));
+            rate_cell(&row[2], x->allocs, p->allocs, m->prev_dt_s, false);
+            rate_cell(&row[3], x->frees, p->frees, m->prev_dt_s, false);
+            rate_cell(&row[4], x->alloc_bytes, p->alloc_bytes, m->prev_dt_s, true);
+        }
+    }
+    if (t.nrows == 0) {
+        free(t.cells);
+        return;
+    }
+    fprintf(out, "\n%sRates over the last %.1fs, all live writers%s\n", color(o, C_BOLD),
+            m->prev_dt_s, color(o, C_RESET));
+    tbl_print(out, o, &t, "  ");
+}
+
 static void summary_view(FILE *out, const struct stat_options *o, const struct stat_model *m)
 {
     for (size_t i = 0; i < m->nseg; i++) {
@@ -232,6 +282,8 @@ static void summary_view(FILE *out, const struct stat_options *o, const struct s
             color(o, C_RESET));
     counters_table(out, o, TTSHM_MAX_DEVICES,
                    (const struct ttshm_counters(*)[TTSHM_MEM_TYPE_COUNT])m->totals);
+    if (m->prev_totals != NULL)
+        rates_table(out, o, m);
 }
 
 /* ---- buffers ---- */

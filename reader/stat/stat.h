@@ -43,6 +43,8 @@ struct stat_options {
     bool all_users;     /* --all-users: every user's segments, with their owners */
     bool noheader;      /* CSV: no header row (set after the first frame of a loop) */
     const char *listen; /* --listen [ADDR:]PORT: serve /metrics; NULL: no server */
+    bool wait;          /* --wait: first wait for a live writer */
+    double wait_s;      /* ... at most this long; 0: no limit */
 };
 
 /* Parses argv into o. Exits 0 after --help/--version and 2 on a usage error. */
@@ -88,6 +90,10 @@ struct stat_model {
     size_t unreadable; /* segments listed that this user may not open */
     uint64_t now_mono_ns, now_real_ns;
     bool bad; /* a segment could not be read: exit 3 */
+    /* Watch mode: the totals of the previous frame and the time between the
+     * two, for per-second rates (NULL on the first frame). */
+    const struct ttshm_counters (*prev_totals)[TTSHM_MEM_TYPE_COUNT];
+    double prev_dt_s;
 };
 
 /* Fills m from the segments selected by o. Returns a STAT_EXIT_* code; the

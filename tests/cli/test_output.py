@@ -2,6 +2,7 @@
 """--textfile replaces its file atomically; --watch refreshes on a terminal and
 keeps writing frames in a pipe; CSV is RFC 4180 with one header per run;
 colour follows the terminal, NO_COLOR and TERM=dumb; write errors exit 1."""
+import json
 import os
 import pty
 import re
@@ -167,6 +168,37 @@ def test_csv_header_once_and_crlf():
         eq(sum(1 for line in lines if line.startswith("time,")), 1, "header rows in 3 frames")
         times = {line.split(",")[0] for line in lines[1:]}
         eq(len(times), 3, "a time column that tells the 3 frames apart")
+
+
+def test_wait_for_a_writer():
+    with Registry("wait") as reg:
+        t0 = time.time()
+        p = stat("--name", reg.name, "--wait=0.5")
+        eq(p.returncode, 1, "exit status when no writer came")
+        check("no live writer appeared within 0.5s" in p.stderr, "message", p.stderr)
+        check(time.time() - t0 < 30, "--wait=0.5 is bounded")
+        waiter = subprocess.Popen([STAT, "--name", reg.name, "--wait=60", "--json"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=clean_env())
+        reg.procs.append(waiter)
+        time.sleep(0.5)
+        check(waiter.poll() is None, "--wait returned before any writer", waiter.stderr)
+        sim, steady = start_sim(reg, "--devices", 1, "--events", 500)
+        out, err = waiter.communicate(timeout=60)
+        eq(waiter.returncode, 0, "exit status once a writer came")
+        eq([s["pid"] for s in json.loads(out)["segments"]], [steady["pid"]], "the writer shown")
+        stop_sim(sim)
+
+
+def test_watch_shows_rates_from_the_second_frame():
+    with Registry("rates") as reg:
+        sim, steady = start_sim(reg, "--devices", 1, "--events", 500)
+        p = stat("--name", reg.name, "-w", "0.2", "-c", "2")
+        eq(p.returncode, 0, "exit status")
+        eq(p.stdout.count("Rates over the last"), 1, "rates only once there is a previous frame")
+        check("ALLOCS/S" in p.stdout and "DRAM" in p.stdout.split("Rates over the last")[1],
+              "a rate row per device and type", p.stdout[-600:])
+        stop_sim(sim)
 
 
 def test_stdout_write_error_exits_1():
