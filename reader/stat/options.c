@@ -34,6 +34,15 @@ static void usage(FILE *out)
           "      --name REGISTRY    only this registry (default $TT_SHM_NAME, else all)\n"
           "      --all-users        every user's segments, with their owners\n"
           "\n"
+          "Fields (nvidia-smi and varnishstat style):\n"
+          "      --query FIELDS     CSV of these fields of each counters row, e.g.\n"
+          "                         --query device,type,live_bytes\n"
+          "      --format csv[,noheader][,nounits]  CSV without a header / with raw\n"
+          "                         numbers (default: sizes with units)\n"
+          "  -f, --fields GLOB      only the counters whose name matches (repeatable;\n"
+          "                         JSON, CSV, Prometheus)\n"
+          "      --list-fields      the fields and what they mean\n"
+          "\n"
           "Output:\n"
           "      --json             JSON (schema \"ttshm.stat/2\")\n"
           "      --csv              CSV (RFC 4180) with a header row\n"
@@ -164,6 +173,48 @@ static void parse_pids(const char *arg, struct stat_options *o)
     free(copy);
 }
 
+/* --query a,b,c: fields by name (see --list-fields). */
+static void parse_query(const char *arg, struct stat_options *o)
+{
+    require_value("--query field", arg);
+    char *copy = strdup(arg), *save = NULL;
+    if (copy == NULL)
+        usage_error("out of memory");
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int f = stat_field_find(tok);
+        if (f < 0)
+            usage_error("unknown field '%s' (see --list-fields)", tok);
+        if (o->nquery == STAT_MAX_FIELDS)
+            usage_error("too many --query fields (at most %d)", STAT_MAX_FIELDS);
+        o->query[o->nquery++] = (unsigned)f;
+    }
+    free(copy);
+}
+
+/* --format csv[,noheader][,nounits], as nvidia-smi spells it. */
+static void parse_format(const char *arg, struct stat_options *o)
+{
+    require_value("--format", arg);
+    char *copy = strdup(arg), *save = NULL;
+    if (copy == NULL)
+        usage_error("out of memory");
+    bool csv = false;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (strcmp(tok, "csv") == 0)
+            csv = true;
+        else if (strcmp(tok, "noheader") == 0)
+            o->noheader = true;
+        else if (strcmp(tok, "nounits") == 0)
+            o->nounits = true;
+        else
+            usage_error("invalid --format item '%s' (expected csv, noheader, nounits)", tok);
+    }
+    free(copy);
+    if (!csv)
+        usage_error("--format must name csv (e.g. --format csv,noheader,nounits)");
+    o->format_given = true;
+}
+
 static bool registry_valid(const char *name)
 {
     size_t n = strlen(name);
@@ -229,6 +280,9 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
         OPT_LISTEN,
         OPT_ALL_USERS,
         OPT_WAIT,
+        OPT_QUERY,
+        OPT_FORMAT,
+        OPT_LIST_FIELDS,
     };
     static const struct option longopts[] = {
         {"buffers", no_argument, NULL, 'b'},
@@ -247,6 +301,10 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
         {"listen", optional_argument, NULL, OPT_LISTEN},
         {"all-users", no_argument, NULL, OPT_ALL_USERS},
         {"wait", optional_argument, NULL, OPT_WAIT},
+        {"fields", required_argument, NULL, 'f'},
+        {"query", required_argument, NULL, OPT_QUERY},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"list-fields", no_argument, NULL, OPT_LIST_FIELDS},
         {"watch", optional_argument, NULL, 'w'},
         {"count", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
@@ -257,7 +315,7 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
     o->interval_s = 2.0;
     opterr = 0; /* our own messages, named "tt-shm-stat" whatever argv[0] is */
     int c;
-    while ((c = getopt_long(argc, argv, ":bd:t:p:w::c:hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":bd:t:p:f:w::c:hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
             set_view(o, VIEW_BUFFERS);
@@ -326,6 +384,22 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
             usage_error("--listen is not available: this tt-shm-stat was built without "
                         "libmicrohttpd");
 #endif
+        case 'f':
+            if (*optarg == '\0')
+                usage_error("empty -f pattern (leave the option out to show every counter)");
+            if (o->nglobs == STAT_MAX_GLOBS)
+                usage_error("too many -f patterns (at most %d)", STAT_MAX_GLOBS);
+            o->globs[o->nglobs++] = optarg;
+            break;
+        case OPT_QUERY:
+            parse_query(optarg, o);
+            break;
+        case OPT_FORMAT:
+            parse_format(optarg, o);
+            break;
+        case OPT_LIST_FIELDS:
+            stat_list_fields(stdout);
+            exit(STAT_EXIT_OK);
         case OPT_WAIT:
             o->wait = true;
             if (optarg != NULL && (parse_seconds(optarg, &o->wait_s) != 0))
@@ -385,6 +459,14 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
             usage_error("--textfile writes the Prometheus format; it excludes %s",
                         format_flag(o->format));
         o->format = FMT_PROM;
+    }
+    if (o->format_given || o->nquery) {
+        if (o->format != FMT_TEXT && o->format != FMT_CSV)
+            usage_error("--query and --format write CSV; they exclude %s", format_flag(o->format));
+        if (o->nquery && o->view != VIEW_SUMMARY)
+            usage_error("--query selects fields of the counters rows; it excludes %s",
+                        view_flag(o->view));
+        o->format = FMT_CSV;
     }
     if (o->listen != NULL) {
         if (o->wait)

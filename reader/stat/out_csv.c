@@ -15,8 +15,7 @@
 
 #define EOL "\r\n"
 
-/* Quotes a field when it holds a separator, a quote or a line break. */
-static void field(FILE *out, const char *s)
+void stat_csv_field(FILE *out, const char *s)
 {
     if (strpbrk(s, ",\"\r\n") == NULL) {
         fputs(s, out);
@@ -48,7 +47,7 @@ static void segment_fields(FILE *out, const char *time, const struct stat_segmen
 {
     fputs(time, out);
     fputc(',', out);
-    field(out, s->info.segment);
+    stat_csv_field(out, s->info.segment);
     fprintf(out, ",%" PRIu32 ",%" PRIu64 ",%s", s->st.pid, s->st.generation,
             ttshm_state_name((enum ttshm_writer_state)s->st.state));
 }
@@ -57,7 +56,17 @@ static void identity_fields(FILE *out, const struct ttshm_device_identity *id)
 {
     char chip[32];
     fprintf(out, ",%s,", fmt_chip_id(chip, id->unique_id));
-    field(out, id->name);
+    stat_csv_field(out, id->name);
+}
+
+/* The counter columns of the default view: every counter -f lets through. */
+static void counter_header(FILE *out, const struct stat_options *o)
+{
+    fputs("time,segment,pid,generation,state,device,chip_id,chip_name,type", out);
+    for (size_t i = 0; i < stat_nfields; i++)
+        if (stat_is_counter(&stat_fields[i]) && stat_counter_wanted(o, stat_fields[i].name))
+            fprintf(out, ",%s", stat_fields[i].name);
+    fputs(EOL, out);
 }
 
 static void counter_rows(FILE *out, const struct stat_options *o, const char *time,
@@ -72,18 +81,22 @@ static void counter_rows(FILE *out, const struct stat_options *o, const char *ti
             const struct ttshm_counters *c = &dev[d][t];
             if (!stat_type_selected(o, t) || !stat_counters_active(c))
                 continue;
+            if (o->nquery) {
+                struct stat_query_row r = {time, s, d, t, c, &ident[d]};
+                stat_query_row(out, o, &r);
+                continue;
+            }
             if (s != NULL)
                 segment_fields(out, time, s);
             else
                 fprintf(out, "%s,total,,,", time);
             fprintf(out, ",%u", d);
             identity_fields(out, &ident[d]);
-            fprintf(out,
-                    ",%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-                    ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 EOL,
-                    ttshm_mem_type_name(t), c->live_bytes, c->live_count, c->peak_bytes, c->allocs,
-                    c->frees, c->alloc_bytes, c->unknown_frees, c->duplicate_allocs, c->dropped,
-                    c->bulk_freed, c->capacity_bytes);
+            fprintf(out, ",%s", ttshm_mem_type_name(t));
+            for (size_t i = 0; i < stat_nfields; i++)
+                if (stat_is_counter(&stat_fields[i]) && stat_counter_wanted(o, stat_fields[i].name))
+                    fprintf(out, ",%" PRIu64, stat_counter_value(c, &stat_fields[i]));
+            fputs(EOL, out);
         }
     }
 }
@@ -111,9 +124,7 @@ static int buffer_row(const struct stat_segment *s, const struct ttshm_entry *e,
 void stat_output_csv(FILE *out, const struct stat_options *o, struct stat_model *m)
 {
     static const char *const headers[] = {
-        [VIEW_SUMMARY] = "time,segment,pid,generation,state,device,chip_id,chip_name,type,"
-                         "live_bytes,live_count,peak_bytes,allocs,frees,alloc_bytes,"
-                         "unknown_frees,duplicate_allocs,dropped,bulk_freed,capacity_bytes",
+        [VIEW_SUMMARY] = NULL, /* counter_header() */
         [VIEW_BUFFERS] = "time,segment,pid,generation,state,device,type,address,size,"
                          "buffer_generation,tid,timestamp_ns,age_s,tag,status",
         [VIEW_LEAKS] = "time,segment,pid,generation,state,device,type,address,size,"
@@ -124,7 +135,11 @@ void stat_output_csv(FILE *out, const struct stat_options *o, struct stat_model 
     };
     char time[40];
     time_text(time, m->now_real_ns);
-    if (!o->noheader)
+    if (!o->noheader && o->nquery)
+        stat_query_header(out, o);
+    else if (!o->noheader && o->view == VIEW_SUMMARY)
+        counter_header(out, o);
+    else if (!o->noheader)
         fprintf(out, "%s" EOL, headers[o->view]);
     switch (o->view) {
     case VIEW_SUMMARY:
@@ -148,7 +163,7 @@ void stat_output_csv(FILE *out, const struct stat_options *o, struct stat_model 
             stat_segment_live(o, s, &live, &bytes);
             segment_fields(out, time, s);
             fputc(',', out);
-            field(out, s->info.registry);
+            stat_csv_field(out, s->info.registry);
             const struct ttshm_session_summary *p = &s->st.previous;
             fprintf(out, ",%" PRIu32 ",%" PRIu32 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
                     s->info.slot, s->info.owner_uid, s->st.started_ns, s->st.ended_ns, live, bytes);

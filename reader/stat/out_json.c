@@ -10,15 +10,19 @@
 
 #include "stat.h"
 
-static void counters(FILE *out, const struct ttshm_counters *c)
+/* The counters -f lets through (all of them without -f). */
+static void counters(FILE *out, const struct stat_options *o, const struct ttshm_counters *c)
 {
-    fprintf(out,
-            "{\"live_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64 ",\"peak_bytes\":%" PRIu64
-            ",\"allocs\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64
-            ",\"unknown_frees\":%" PRIu64 ",\"duplicate_allocs\":%" PRIu64 ",\"dropped\":%" PRIu64
-            ",\"bulk_freed\":%" PRIu64 ",\"capacity_bytes\":%" PRIu64 "}",
-            c->live_bytes, c->live_count, c->peak_bytes, c->allocs, c->frees, c->alloc_bytes,
-            c->unknown_frees, c->duplicate_allocs, c->dropped, c->bulk_freed, c->capacity_bytes);
+    bool first = true;
+    fputc('{', out);
+    for (size_t i = 0; i < stat_nfields; i++) {
+        const struct stat_field *f = &stat_fields[i];
+        if (!stat_is_counter(f) || !stat_counter_wanted(o, f->name))
+            continue;
+        fprintf(out, "%s\"%s\":%" PRIu64, first ? "" : ",", f->name, stat_counter_value(c, f));
+        first = false;
+    }
+    fputc('}', out);
 }
 
 /* "unique_id" and "name" of a device: strings, null when not published. */
@@ -56,7 +60,7 @@ static void devices(FILE *out, const struct stat_options *o, unsigned ndev,
             if (!stat_type_selected(o, t))
                 continue;
             fprintf(out, "%s\"%s\":", first_type ? "" : ",", ttshm_mem_type_name(t));
-            counters(out, &dev[d][t]);
+            counters(out, o, &dev[d][t]);
             first_type = false;
         }
         fputs("}}", out);

@@ -71,6 +71,15 @@ static const struct family device_families[] = {
      FIELD(capacity_bytes)},
 };
 
+/* -f GLOB filters families by the counter they show (see --list-fields). */
+static bool family_wanted(const struct stat_options *o, const struct family *f)
+{
+    for (size_t i = 0; i < stat_nfields; i++)
+        if (stat_is_counter(&stat_fields[i]) && stat_fields[i].offset == f->offset)
+            return stat_counter_wanted(o, stat_fields[i].name);
+    return true;
+}
+
 static bool from_matches(enum from f, uint32_t state)
 {
     switch (f) {
@@ -225,6 +234,8 @@ void stat_output_prometheus(FILE *out, const struct stat_options *o, const struc
     writer_info(out, m);
     for (size_t k = 0; k < sizeof writer_families / sizeof writer_families[0]; k++) {
         const struct family *f = &writer_families[k];
+        if (!family_wanted(o, f))
+            continue;
         head(out, f->name, f->kind, f->help);
         for (size_t i = 0; i < m->nseg; i++)
             if (from_matches(f->from, m->seg[i].st.state))
@@ -234,6 +245,8 @@ void stat_output_prometheus(FILE *out, const struct stat_options *o, const struc
     }
     for (size_t k = 0; k < sizeof device_families / sizeof device_families[0]; k++) {
         const struct family *f = &device_families[k];
+        if (!family_wanted(o, f))
+            continue;
         head(out, f->name, f->kind, f->help);
         samples(out, o, f, NULL, TTSHM_MAX_DEVICES,
                 (const struct ttshm_counters(*)[TTSHM_MEM_TYPE_COUNT])m->totals, m->identity);

@@ -23,7 +23,9 @@ enum stat_view { VIEW_SUMMARY, VIEW_BUFFERS, VIEW_LEAKS, VIEW_LIST };
 enum stat_format { FMT_TEXT, FMT_JSON, FMT_CSV, FMT_PROM };
 enum stat_sort { SORT_NONE, SORT_SIZE, SORT_AGE, SORT_ADDRESS };
 
-#define STAT_MAX_PIDS 64
+#define STAT_MAX_PIDS   64
+#define STAT_MAX_GLOBS  16
+#define STAT_MAX_FIELDS 32
 
 struct stat_options {
     enum stat_view view;
@@ -43,8 +45,14 @@ struct stat_options {
     bool all_users;     /* --all-users: every user's segments, with their owners */
     bool noheader;      /* CSV: no header row (set after the first frame of a loop) */
     const char *listen; /* --listen [ADDR:]PORT: serve /metrics; NULL: no server */
-    bool wait;          /* --wait: first wait for a live writer */
-    double wait_s;      /* ... at most this long; 0: no limit */
+    const char *globs[STAT_MAX_GLOBS]; /* -f: counters shown (fnmatch), all when none */
+    unsigned nglobs;
+    unsigned query[STAT_MAX_FIELDS]; /* --query: indexes in stat_fields */
+    unsigned nquery;
+    bool nounits;      /* --format ...,nounits: raw numbers in --query output */
+    bool format_given; /* --format */
+    bool wait;         /* --wait: first wait for a live writer */
+    double wait_s;     /* ... at most this long; 0: no limit */
 };
 
 /* Parses argv into o. Exits 0 after --help/--version and 2 on a usage error. */
@@ -123,6 +131,42 @@ bool stat_segment_has_rows(const struct stat_options *o, const struct stat_segme
 typedef int (*stat_row_fn)(const struct stat_segment *s, const struct ttshm_entry *e, void *ctx);
 uint64_t stat_rows(const struct stat_options *o, struct stat_model *m,
                    const struct stat_segment *only, stat_row_fn fn, void *ctx);
+
+/* ---- fields of a counters row (fields.c) ---- */
+
+enum stat_field_kind { FIELD_TEXT, FIELD_COUNT, FIELD_BYTES, FIELD_PERCENT };
+
+struct stat_field {
+    const char *name;
+    const char *help;
+    enum stat_field_kind kind;
+    size_t offset; /* counters: of the value in struct ttshm_counters */
+};
+
+extern const struct stat_field stat_fields[];
+extern const size_t stat_nfields;
+
+/* Index of a field by name, -1 if none. */
+int stat_field_find(const char *name);
+bool stat_is_counter(const struct stat_field *f);
+uint64_t stat_counter_value(const struct ttshm_counters *c, const struct stat_field *f);
+/* Whether -f lets counter `name` through (every counter without -f). */
+bool stat_counter_wanted(const struct stat_options *o, const char *name);
+/* --list-fields */
+void stat_list_fields(FILE *out);
+
+/* One counters row for --query: a segment's (seg set) or a total (seg NULL). */
+struct stat_query_row {
+    const char *time;
+    const struct stat_segment *seg;
+    unsigned device, type;
+    const struct ttshm_counters *c;
+    const struct ttshm_device_identity *id;
+};
+void stat_query_header(FILE *out, const struct stat_options *o);
+void stat_query_row(FILE *out, const struct stat_options *o, const struct stat_query_row *r);
+/* A CSV field, quoted when it holds a separator, a quote or a line break. */
+void stat_csv_field(FILE *out, const char *s);
 
 /* ---- formatting helpers (units.c) ---- */
 
