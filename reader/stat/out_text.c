@@ -263,6 +263,27 @@ static void rates_table(FILE *out, const struct stat_options *o, const struct st
     tbl_print(out, o, &t, "  ");
 }
 
+/* "device 0: chip 0x00000000000004d2 wormhole_b0", for the selected active
+ * devices whose identity was published. */
+static void identity_lines(FILE *out, const struct stat_options *o, unsigned ndev,
+                           const struct ttshm_counters (*dev)[TTSHM_MEM_TYPE_COUNT],
+                           const struct ttshm_device_identity *ident)
+{
+    for (unsigned d = 0; d < ndev && d < TTSHM_MAX_DEVICES; d++) {
+        const struct ttshm_device_identity *id = &ident[d];
+        char chip[32];
+        if ((id->unique_id == 0 && id->name[0] == '\0') || !stat_device_selected(o, d) ||
+            !stat_device_active(o, dev[d]))
+            continue;
+        fprintf(out, "  device %u:", d);
+        if (id->unique_id != 0)
+            fprintf(out, " chip %s", fmt_chip_id(chip, id->unique_id));
+        if (id->name[0] != '\0')
+            fprintf(out, " %s", id->name);
+        fputc('\n', out);
+    }
+}
+
 static void summary_view(FILE *out, const struct stat_options *o, const struct stat_model *m)
 {
     for (size_t i = 0; i < m->nseg; i++) {
@@ -272,6 +293,9 @@ static void summary_view(FILE *out, const struct stat_options *o, const struct s
         segment_notes(out, o, s);
         counters_table(out, o, s->stats.device_count,
                        (const struct ttshm_counters(*)[TTSHM_MEM_TYPE_COUNT])s->stats.dev);
+        identity_lines(out, o, s->stats.device_count,
+                       (const struct ttshm_counters(*)[TTSHM_MEM_TYPE_COUNT])s->stats.dev,
+                       s->stats.identity);
         fputc('\n', out);
     }
     if (m->live_writers == 0) {
