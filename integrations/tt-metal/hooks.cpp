@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+// The direct hook: values out of TT-Metal objects, into the translation layer.
+#include <exception>
+#include <string>
+#include <vector>
+
+#include <tt-metalium/allocator.hpp>
+#include <tt-metalium/mesh_device.hpp>
+
+#include "ttshm/tt_metal/adapter.hpp"
+
+namespace ttshm::tt_metal
+{
+
+namespace
+{
+
+// BufferType and ttshm_mem_type number DRAM..TRACE alike.
+static_assert(static_cast<int>(tt::BufferType::DRAM) == TTSHM_DRAM);
+static_assert(static_cast<int>(tt::BufferType::L1) == TTSHM_L1);
+static_assert(static_cast<int>(tt::BufferType::SYSTEM_MEMORY) == TTSHM_SYSTEM_MEMORY);
+static_assert(static_cast<int>(tt::BufferType::L1_SMALL) == TTSHM_L1_SMALL);
+static_assert(static_cast<int>(tt::BufferType::TRACE) == TTSHM_TRACE);
+
+constexpr tt::BufferType kCapacityTypes[] = {tt::BufferType::DRAM, tt::BufferType::L1,
+                                             tt::BufferType::L1_SMALL, tt::BufferType::TRACE};
+
+Translator &translator()
+{
+    return Translator::process();
+}
+
+// Capacity and name of one chip, from the allocator that serves it.
+ChipInfo chip_info(const tt::IDevice *device, uint64_t unique_id, const std::string &name)
+{
+    ChipInfo info;
+    info.unique_id = unique_id;
+    info.name = name.c_str();
+    const auto &allocator = device->allocator();
+    if (!allocator)
+        return info;
+    for (tt::BufferType type : kCapacityTypes) {
+        // A type the allocator has no region for (no trace region, no
+        // L1_SMALL) is an error in TT-Metal: no capacity to publish.
+        try {
+            const uint64_t banks = allocator->get_num_banks(type);
+            const uint64_t bytes = banks * allocator->get_bank_size(type);
+            info.capacity[static_cast<int>(type)] = {bytes, static_cast<uint32_t>(banks)};
+        } catch (const std::exception &) {
+        }
+    }
+    return info;
+}
+
+} // namespace
+
+Target target_of(const tt::IDevice *device)
+{
+    if (const auto *mesh = dynamic_cast<const tt::distributed::MeshDevice *>(device)) {
+        const std::vector<int> ids = mesh->get_device_ids();
+        std::vector<uint32_t> chips(ids.begin(), ids.end());
+        return Target::mesh(static_cast<uint32_t>(mesh->id()), chips.data(), chips.size());
+    }
+    return Target::chip(static_cast<uint32_t>(device->id()));
+}
+
+void on_allocate(const tt::Buffer *buffer)
+{
+    // A NO_DISPATCH capture's allocation is marked allocated at address 0.
+    if (!buffer->is_allocated() || buffer->address() == 0)
+        return;
+    translator().allocate(target_of(buffer->device()), static_cast<int>(buffer->buffer_type()),
+                          buffer->address(), buffer->size(), buffer->unique_id());
+}
+
+void on_deallocate(tt::Buffer *buffer)
+{
+    if (buffer->address() == 0)
+        return;
+    translator().deallocate(target_of(buffer->device()), static_cast<int>(buffer->buffer_type()),
+                            buffer->address());
+}
+
+void on_allocate_cb(uint64_t address, uint64_t size, bool is_globally_allocated,
+                    const tt::IDevice *device)
+{
+    translator().allocate_cb(target_of(device), address, size, is_globally_allocated);
+}
+
+void on_deallocate_cb(const tt::IDevice *device)
+{
+    translator().deallocate_cb(target_of(device));
+}
+
+void on_program(tt::Program *program, const tt::IDevice *device)
+{
+    translator().program(target_of(device), reinterpret_cast<uintptr_t>(program));
+}
+
+void on_device_open(const tt::IDevice *device, uint64_t unique_id)
+{
+    const std::string arch = ::tt::arch_to_str(device->arch());
+    if (const auto *mesh = dynamic_cast<const tt::distributed::MeshDevice *>(device)) {
+        for (const tt::IDevice *chip : mesh->get_devices())
+            translator().open_chip(static_cast<uint32_t>(chip->id()), chip_info(chip, 0, arch));
+        return;
+    }
+    translator().open_chip(static_cast<uint32_t>(device->id()), chip_info(device, unique_id, arch));
+}
+
+void on_device_close(const tt::IDevice *device)
+{
+    translator().close(target_of(device));
+}
+
+void on_deallocate_buffers(const tt::IDevice *device)
+{
+    translator().deallocate_buffers(target_of(device));
+}
+
+} // namespace ttshm::tt_metal
