@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The direct hook: values out of TT-Metal objects, into the translation layer.
+#include <algorithm>
 #include <exception>
 #include <string>
 #include <vector>
@@ -58,8 +59,11 @@ Target target_of(const tt::IDevice *device)
 {
     if (const auto *mesh = dynamic_cast<const tt::distributed::MeshDevice *>(device)) {
         const std::vector<int> ids = mesh->get_device_ids();
-        std::vector<uint32_t> chips(ids.begin(), ids.end());
-        return Target::mesh(static_cast<uint32_t>(mesh->id()), chips.data(), chips.size());
+        uint32_t chips[TTSHM_MAX_DEVICES];
+        const size_t n = std::min<size_t>(ids.size(), TTSHM_MAX_DEVICES);
+        std::transform(ids.begin(), ids.begin() + static_cast<long>(n), chips,
+                       [](int id) { return static_cast<uint32_t>(id); });
+        return Target::mesh(static_cast<uint32_t>(mesh->id()), chips, n);
     }
     return Target::chip(static_cast<uint32_t>(device->id()));
 }

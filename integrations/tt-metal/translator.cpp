@@ -59,9 +59,10 @@ void Translator::set_open(uint32_t chip, bool open)
     if (chip >= TTSHM_MAX_DEVICES)
         return;
     const uint64_t bit = uint64_t{1} << chip;
-    if (open)
+    // Every allocation reopens its chips: a load, not a write, when open.
+    if (open && (closed_.load(std::memory_order_acquire) & bit))
         closed_.fetch_and(~bit, std::memory_order_acq_rel);
-    else
+    else if (!open)
         closed_.fetch_or(bit, std::memory_order_acq_rel);
 }
 
@@ -136,6 +137,11 @@ void Translator::program(const Target &t, uint64_t program_key)
 {
     std::lock_guard<std::mutex> lock(mu_);
     current_[t.key()] = program_key;
+    auto it = cbs_.find(t.key());
+    if (it != cbs_.end())
+        for (Program &p : it->second)
+            if (p.key == program_key)
+                p.launched = true;
 }
 
 void Translator::allocate_cb(const Target &t, uint64_t address, uint64_t size,
@@ -153,27 +159,30 @@ void Translator::allocate_cb(const Target &t, uint64_t address, uint64_t size,
     if (p == list.end()) {
         list.push_back(Program{key, next_owner_++, std::vector<uint32_t>(t.begin(), t.end()), {}});
         p = std::prev(list.end());
+    } else if (p->launched) {
+        // Laid out again on a later launch: the old layout goes.
+        free_program(w, *p);
+        p->cbs.clear();
     }
-    // The program's CBs laid out again (a CB added or resized): the CB at
-    // this address is replaced, not doubled.
-    const bool again =
-        std::find(p->addresses.begin(), p->addresses.end(), address) != p->addresses.end();
+    p->launched = false;
+    auto [cb, added] = p->cbs.emplace(address, size);
+    if (!added && cb->second >= size)
+        return;
+    cb->second = size;
     for (uint32_t chip : t) {
         set_open(chip, true);
-        if (again)
+        if (!added)
             ttshm_record_free_cb(w, chip, address, p->owner);
         ttshm_record_alloc(w, chip, TTSHM_CB, address, size, p->owner);
     }
-    if (!again)
-        p->addresses.push_back(address);
 }
 
 void Translator::free_program(ttshm_writer *w, const Program &p) const
 {
     for (uint32_t chip : p.chips)
         if (is_open(chip))
-            for (uint64_t address : p.addresses)
-                ttshm_record_free_cb(w, chip, address, p.owner);
+            for (const auto &cb : p.cbs)
+                ttshm_record_free_cb(w, chip, cb.first, p.owner);
 }
 
 void Translator::destroy_program(const Target &t, uint64_t program_key)

@@ -398,16 +398,29 @@ void test_close_before_buffers()
     CU_ASSERT_EQUAL(st.dev[3][TTSHM_CB].bulk_freed, 3u);
 }
 
-// A program's CBs laid out again (a CB resized) replace the old ones.
+// A program's CBs laid out again on a later launch (a CB resized: the
+// addresses move) replace the old layout; two CBs of one layout at one
+// address (disjoint cores) are one record of the larger size.
 void test_cb_relayout()
 {
     Fixture f("tm_relayout");
     const Target c0 = Target::chip(0);
     f.launch(c0, 9, {4096, 4096});
+    f.launch(c0, 9, {4096, 4096}); // cached launch: nothing new
     f.t->allocate_cb(c0, kCbBase, 8192, false);
-    f.m.programs[{c0.key(), 9}].cbs[0].second = 8192;
-    f.check("relaid out");
+    f.t->allocate_cb(c0, kCbBase + 8192, 4096, false);
+    f.m.programs[{c0.key(), 9}].cbs = {{kCbBase, 8192}, {kCbBase + 8192, 4096}};
+    f.check("laid out again");
+    CU_ASSERT_EQUAL(f.cb_bytes(0), 12288u);
+
+    f.t->program(c0, 10);
+    f.t->allocate_cb(c0, kCbBase, 2048, false);
+    f.t->allocate_cb(c0, kCbBase, 4096, false);
+    f.t->allocate_cb(c0, kCbBase, 1024, false);
+    f.m.programs[{c0.key(), 10}] = {{0}, {{kCbBase, 4096}}};
+    f.check("CBs at one address on disjoint cores");
     f.destroy(c0, 9);
+    f.destroy(c0, 10);
     f.check("destroyed");
 }
 

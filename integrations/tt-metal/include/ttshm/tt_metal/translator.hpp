@@ -108,7 +108,11 @@ class Translator
     // program id may pass that.
     void program(const Target &t, uint64_t program_key);
     // One CB of the program named last by program() for this target (none
-    // named: an anonymous program, one per target).
+    // named: an anonymous program, one per target). The first CB after the
+    // program was named again starts a new layout of its CBs (a CB added or
+    // resized): the old ones go. Two CBs of one layout at one address (on
+    // disjoint cores) are one record of the larger size: a CB is named by
+    // (chip, address, owner).
     void allocate_cb(const Target &t, uint64_t address, uint64_t size, bool globally_allocated);
     // The CBs of the program program_key are freed (its destructor ran):
     // exact, for a caller that knows which program went.
@@ -128,7 +132,8 @@ class Translator
         uint64_t key;
         uint64_t owner;
         std::vector<uint32_t> chips;
-        std::vector<uint64_t> addresses;
+        std::map<uint64_t, uint64_t> cbs; // address -> size, as recorded
+        bool launched = false;            // named again since its CBs were laid out
     };
     ttshm_writer *writer() const
     {
