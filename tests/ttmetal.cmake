@@ -11,7 +11,7 @@ target_compile_options(ttmetal_translator PRIVATE -Wall -Wextra -Werror -Wshadow
 set_target_properties(ttmetal_translator PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON
   CXX_EXTENSIONS OFF)
 target_link_libraries(ttmetal_translator PRIVATE ttshm_tt_metal_translator ttshm-reader
-  ttshm_test_harness)
+  ttshm_test_harness Threads::Threads)
 add_test(NAME ttmetal_translator COMMAND ttmetal_translator)
 set_tests_properties(ttmetal_translator PROPERTIES TIMEOUT 120 LABELS ttmetal)
 

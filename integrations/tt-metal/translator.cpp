@@ -87,7 +87,8 @@ void Translator::close(const Target &t)
     // The bulk free took the CBs too: forget the programs holding CBs on
     // these chips, and the program named last.
     std::lock_guard<std::mutex> lock(mu_);
-    current_.erase(t.key());
+    for (auto it = current_.begin(); it != current_.end();)
+        it = it->first.second == t.key() ? current_.erase(it) : std::next(it);
     for (auto it = cbs_.begin(); it != cbs_.end();) {
         ProgramList &list = it->second;
         list.erase(std::remove_if(list.begin(), list.end(),
@@ -136,7 +137,7 @@ void Translator::deallocate(const Target &t, int buffer_type, uint64_t address)
 void Translator::program(const Target &t, uint64_t program_key)
 {
     std::lock_guard<std::mutex> lock(mu_);
-    current_[t.key()] = program_key;
+    current_[{std::this_thread::get_id(), t.key()}] = program_key;
     auto it = cbs_.find(t.key());
     if (it != cbs_.end())
         for (Program &p : it->second)
@@ -151,7 +152,7 @@ void Translator::allocate_cb(const Target &t, uint64_t address, uint64_t size,
         return;
     ttshm_writer *w = writer();
     std::lock_guard<std::mutex> lock(mu_);
-    auto cur = current_.find(t.key());
+    auto cur = current_.find({std::this_thread::get_id(), t.key()});
     const uint64_t key = cur != current_.end() ? cur->second : kAnonymous;
     ProgramList &list = cbs_[t.key()];
     auto p =
@@ -189,9 +190,6 @@ void Translator::destroy_program(const Target &t, uint64_t program_key)
 {
     ttshm_writer *w = writer();
     std::lock_guard<std::mutex> lock(mu_);
-    auto cur = current_.find(t.key());
-    if (cur != current_.end() && cur->second == program_key)
-        current_.erase(cur);
     auto it = cbs_.find(t.key());
     if (it == cbs_.end())
         return;
@@ -214,11 +212,7 @@ void Translator::deallocate_cb(const Target &t)
     if (it == cbs_.end())
         return;
     ProgramList &list = it->second;
-    const Program &last = list.back();
-    auto cur = current_.find(t.key());
-    if (cur != current_.end() && cur->second == last.key)
-        current_.erase(cur);
-    free_program(w, last);
+    free_program(w, list.back());
     list.pop_back();
     if (list.empty())
         cbs_.erase(it);

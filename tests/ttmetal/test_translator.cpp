@@ -8,11 +8,14 @@
 // device close, mesh buffers once per chip, NO_DISPATCH captures absent.
 #include <algorithm>
 #include <cinttypes>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -424,6 +427,73 @@ void test_cb_relayout()
     f.check("destroyed");
 }
 
+// Waits until n threads have arrived (std::barrier is C++20).
+class Barrier
+{
+  public:
+    explicit Barrier(unsigned n) : n_(n) {}
+    void wait()
+    {
+        std::unique_lock<std::mutex> lock(mu_);
+        const uint64_t round = round_;
+        if (++arrived_ == n_) {
+            arrived_ = 0;
+            round_++;
+            cv_.notify_all();
+            return;
+        }
+        cv_.wait(lock, [&] { return round_ != round; });
+    }
+
+  private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    unsigned n_, arrived_ = 0;
+    uint64_t round_ = 0;
+};
+
+// Threads launching programs on one mesh at once, every thread naming its
+// program before any allocates CBs: each thread's CBs go to the program it
+// named, and buffers on each thread's own chip are exact.
+void test_threads()
+{
+    Fixture f("tm_threads");
+    const Target m = mesh0();
+    constexpr unsigned kThreads = 4, kPrograms = 60;
+    auto cb_size = [](unsigned i, unsigned k) { return uint64_t{1024} * (1 + (i * 7 + k) % 13); };
+    Barrier named(kThreads);
+    std::vector<std::thread> threads;
+    for (unsigned i = 0; i < kThreads; i++)
+        threads.emplace_back([&, i] {
+            const Target own = Target::chip(8 + i);
+            for (unsigned k = 0; k < kPrograms; k++) {
+                const uint64_t key = 1000 * (i + 1) + k;
+                f.t->program(m, key);
+                named.wait();
+                f.t->allocate_cb(m, kCbBase, cb_size(i, k), false);
+                f.t->allocate_cb(m, kCbBase + 0x10000, 2048, false);
+                f.t->allocate(own, TTSHM_DRAM, 0x100000 + 0x1000 * k, 4096, key);
+                if (k % 3 == 0) {
+                    f.t->destroy_program(m, key);
+                    f.t->deallocate(own, TTSHM_DRAM, 0x100000 + 0x1000 * k);
+                }
+            }
+        });
+    for (std::thread &th : threads)
+        th.join();
+    for (unsigned i = 0; i < kThreads; i++)
+        for (unsigned k = 0; k < kPrograms; k++) {
+            if (k % 3 == 0)
+                continue;
+            const uint64_t key = 1000 * (i + 1) + k;
+            f.m.programs[{m.key(), key}] = {{kMeshChips, kMeshChips + 8},
+                                            {{kCbBase, cb_size(i, k)}, {kCbBase + 0x10000, 2048}}};
+            f.m.buffers[{Target::chip(8 + i).key(), TTSHM_DRAM, 0x100000 + 0x1000 * k}] = {
+                {8 + i}, 4096, key};
+        }
+    f.check("after the threads");
+}
+
 } // namespace
 
 int main()
@@ -436,6 +506,7 @@ int main()
         {"deallocate_buffers", test_deallocate_buffers},
         {"device closed before its buffers", test_close_before_buffers},
         {"CBs laid out again", test_cb_relayout},
+        {"threads", test_threads},
     };
     TTSHM_TEST_SUITE("tt-metal translator", cases);
     return ttshm_test_run();

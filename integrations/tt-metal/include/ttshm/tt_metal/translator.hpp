@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -102,10 +103,10 @@ class Translator
     void deallocate(const Target &t, int buffer_type, uint64_t address);
 
     // Programs and their CBs. program() names the program whose CBs the
-    // target allocates next (track_program comes before the launch that
-    // allocates them). program_key is any value naming one live program: the
-    // adapter passes the Program's address, a caller that has TT-Metal's
-    // program id may pass that.
+    // target allocates next on the calling thread (track_program comes before
+    // the launch that allocates them, on the launching thread). program_key
+    // is any value naming one live program: the adapter passes the Program's
+    // address, a caller that has TT-Metal's program id may pass that.
     void program(const Target &t, uint64_t program_key);
     // One CB of the program named last by program() for this target (none
     // named: an anonymous program, one per target). The first CB after the
@@ -148,8 +149,9 @@ class Translator
     ttshm_writer *(*source_)(void) = nullptr;
     std::atomic<uint64_t> closed_{0}; // bit c: chip c closed since it was last seen
     mutable std::mutex mu_;
-    std::map<uint64_t, uint64_t> current_; // target key -> program key named last
-    std::map<uint64_t, ProgramList> cbs_;  // target key -> programs holding CBs
+    // (thread, target key) -> program key named last
+    std::map<std::pair<std::thread::id, uint64_t>, uint64_t> current_;
+    std::map<uint64_t, ProgramList> cbs_; // target key -> programs holding CBs
     uint64_t next_owner_ = 1;
 };
 
