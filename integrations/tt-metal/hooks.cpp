@@ -17,14 +17,15 @@ namespace
 {
 
 // BufferType and ttshm_mem_type number DRAM..TRACE alike.
-static_assert(static_cast<int>(tt::BufferType::DRAM) == TTSHM_DRAM);
-static_assert(static_cast<int>(tt::BufferType::L1) == TTSHM_L1);
-static_assert(static_cast<int>(tt::BufferType::SYSTEM_MEMORY) == TTSHM_SYSTEM_MEMORY);
-static_assert(static_cast<int>(tt::BufferType::L1_SMALL) == TTSHM_L1_SMALL);
-static_assert(static_cast<int>(tt::BufferType::TRACE) == TTSHM_TRACE);
+static_assert(static_cast<int>(metal::BufferType::DRAM) == TTSHM_DRAM);
+static_assert(static_cast<int>(metal::BufferType::L1) == TTSHM_L1);
+static_assert(static_cast<int>(metal::BufferType::SYSTEM_MEMORY) == TTSHM_SYSTEM_MEMORY);
+static_assert(static_cast<int>(metal::BufferType::L1_SMALL) == TTSHM_L1_SMALL);
+static_assert(static_cast<int>(metal::BufferType::TRACE) == TTSHM_TRACE);
 
-constexpr tt::BufferType kCapacityTypes[] = {tt::BufferType::DRAM, tt::BufferType::L1,
-                                             tt::BufferType::L1_SMALL, tt::BufferType::TRACE};
+constexpr metal::BufferType kCapacityTypes[] = {metal::BufferType::DRAM, metal::BufferType::L1,
+                                                metal::BufferType::L1_SMALL,
+                                                metal::BufferType::TRACE};
 
 Translator &translator()
 {
@@ -32,7 +33,7 @@ Translator &translator()
 }
 
 // Capacity and name of one chip, from the allocator that serves it.
-ChipInfo chip_info(const tt::IDevice *device, uint64_t unique_id, const std::string &name)
+ChipInfo chip_info(const metal::IDevice *device, uint64_t unique_id, const std::string &name)
 {
     ChipInfo info;
     info.unique_id = unique_id;
@@ -40,7 +41,7 @@ ChipInfo chip_info(const tt::IDevice *device, uint64_t unique_id, const std::str
     const auto &allocator = device->allocator();
     if (!allocator)
         return info;
-    for (tt::BufferType type : kCapacityTypes) {
+    for (metal::BufferType type : kCapacityTypes) {
         // A type the allocator has no region for (no trace region, no
         // L1_SMALL) is an error in TT-Metal: no capacity to publish.
         try {
@@ -55,9 +56,9 @@ ChipInfo chip_info(const tt::IDevice *device, uint64_t unique_id, const std::str
 
 } // namespace
 
-Target target_of(const tt::IDevice *device)
+Target target_of(const metal::IDevice *device)
 {
-    if (const auto *mesh = dynamic_cast<const tt::distributed::MeshDevice *>(device)) {
+    if (const auto *mesh = dynamic_cast<const metal::distributed::MeshDevice *>(device)) {
         const std::vector<int> ids = mesh->get_device_ids();
         uint32_t chips[TTSHM_MAX_DEVICES];
         const size_t n = std::min<size_t>(ids.size(), TTSHM_MAX_DEVICES);
@@ -68,7 +69,7 @@ Target target_of(const tt::IDevice *device)
     return Target::chip(static_cast<uint32_t>(device->id()));
 }
 
-void on_allocate(const tt::Buffer *buffer)
+void on_allocate(const metal::Buffer *buffer)
 {
     // A NO_DISPATCH capture's allocation is marked allocated at address 0.
     if (!buffer->is_allocated() || buffer->address() == 0)
@@ -77,7 +78,7 @@ void on_allocate(const tt::Buffer *buffer)
                           buffer->address(), buffer->size(), buffer->unique_id());
 }
 
-void on_deallocate(tt::Buffer *buffer)
+void on_deallocate(metal::Buffer *buffer)
 {
     if (buffer->address() == 0)
         return;
@@ -86,38 +87,38 @@ void on_deallocate(tt::Buffer *buffer)
 }
 
 void on_allocate_cb(uint64_t address, uint64_t size, bool is_globally_allocated,
-                    const tt::IDevice *device)
+                    const metal::IDevice *device)
 {
     translator().allocate_cb(target_of(device), address, size, is_globally_allocated);
 }
 
-void on_deallocate_cb(const tt::IDevice *device)
+void on_deallocate_cb(const metal::IDevice *device)
 {
     translator().deallocate_cb(target_of(device));
 }
 
-void on_program(tt::Program *program, const tt::IDevice *device)
+void on_program(metal::Program *program, const metal::IDevice *device)
 {
     translator().program(target_of(device), reinterpret_cast<uintptr_t>(program));
 }
 
-void on_device_open(const tt::IDevice *device, uint64_t unique_id)
+void on_device_open(const metal::IDevice *device, uint64_t unique_id)
 {
     const std::string arch = ::tt::arch_to_str(device->arch());
-    if (const auto *mesh = dynamic_cast<const tt::distributed::MeshDevice *>(device)) {
-        for (const tt::IDevice *chip : mesh->get_devices())
+    if (const auto *mesh = dynamic_cast<const metal::distributed::MeshDevice *>(device)) {
+        for (const metal::IDevice *chip : mesh->get_devices())
             translator().open_chip(static_cast<uint32_t>(chip->id()), chip_info(chip, 0, arch));
         return;
     }
     translator().open_chip(static_cast<uint32_t>(device->id()), chip_info(device, unique_id, arch));
 }
 
-void on_device_close(const tt::IDevice *device)
+void on_device_close(const metal::IDevice *device)
 {
     translator().close(target_of(device));
 }
 
-void on_deallocate_buffers(const tt::IDevice *device)
+void on_deallocate_buffers(const metal::IDevice *device)
 {
     translator().deallocate_buffers(target_of(device));
 }

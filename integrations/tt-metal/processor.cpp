@@ -7,37 +7,37 @@
 namespace ttshm::tt_metal
 {
 
-void Processor::track_allocate(const tt::Buffer *buffer)
+void Processor::track_allocate(const metal::Buffer *buffer)
 {
     on_allocate(buffer);
 }
 
-void Processor::track_deallocate(tt::Buffer *buffer)
+void Processor::track_deallocate(metal::Buffer *buffer)
 {
     on_deallocate(buffer);
 }
 
-void Processor::track_allocate_cb(const tt::CoreRangeSet & /*core_range_set*/, uint64_t addr,
+void Processor::track_allocate_cb(const metal::CoreRangeSet & /*core_range_set*/, uint64_t addr,
                                   uint64_t size, bool is_globally_allocated,
-                                  const tt::IDevice *device)
+                                  const metal::IDevice *device)
 {
     on_allocate_cb(addr, size, is_globally_allocated, device);
 }
 
-void Processor::track_deallocate_cb(const tt::IDevice *device)
+void Processor::track_deallocate_cb(const metal::IDevice *device)
 {
     on_deallocate_cb(device);
 }
 
-void Processor::track_program(tt::Program *program, const tt::IDevice *device)
+void Processor::track_program(metal::Program *program, const metal::IDevice *device)
 {
     on_program(program, device);
 }
 
 bool install()
 {
-    static const std::shared_ptr<tt::IGraphProcessor> processor = std::make_shared<Processor>();
-    tt::GraphTracker &tracker = tt::GraphTracker::instance();
+    static const std::shared_ptr<metal::IGraphProcessor> processor = std::make_shared<Processor>();
+    metal::GraphTracker &tracker = metal::GraphTracker::instance();
     const auto &list = tracker.get_processors();
     if (std::find(list.begin(), list.end(), processor) != list.end())
         return false;

@@ -34,29 +34,30 @@
 namespace ttshm::tt_metal
 {
 
-namespace tt = ::tt::tt_metal;
+// TT-Metal's namespace, short.
+namespace metal = ::tt::tt_metal;
 
 // A chip (IDevice) or a mesh (MeshDevice) and its chips.
-Target target_of(const tt::IDevice *device);
+Target target_of(const metal::IDevice *device);
 
 // The direct hook, one function per GraphTracker::track_*.
-void on_allocate(const tt::Buffer *buffer);
-void on_deallocate(tt::Buffer *buffer);
+void on_allocate(const metal::Buffer *buffer);
+void on_deallocate(metal::Buffer *buffer);
 void on_allocate_cb(uint64_t address, uint64_t size, bool is_globally_allocated,
-                    const tt::IDevice *device);
-void on_deallocate_cb(const tt::IDevice *device);
-void on_program(tt::Program *program, const tt::IDevice *device);
+                    const metal::IDevice *device);
+void on_deallocate_cb(const metal::IDevice *device);
+void on_program(metal::Program *program, const metal::IDevice *device);
 
 // Not hooked by TT-Metal. on_device_open: after a device or mesh is created;
 // publishes each chip's capacity (banks x bank size from its allocator) and
 // architecture. unique_id: the chip's unique id where the caller has it (the
 // public API headers do not give it), 0 otherwise; ignored for a mesh.
-void on_device_open(const tt::IDevice *device, uint64_t unique_id = 0);
+void on_device_open(const metal::IDevice *device, uint64_t unique_id = 0);
 // Before a device or mesh closes: whatever it still holds is freed at once,
 // and frees TT-Metal would report later are not recorded.
-void on_device_close(const tt::IDevice *device);
+void on_device_close(const metal::IDevice *device);
 // With Allocator::deallocate_buffers() (ttnn::deallocate_buffers(device)).
-void on_deallocate_buffers(const tt::IDevice *device);
+void on_deallocate_buffers(const metal::IDevice *device);
 
 namespace detail
 {
@@ -77,15 +78,15 @@ struct Background<Base, std::void_t<decltype(&Base::is_capture_processor)>> : Ba
 } // namespace detail
 
 // The adapter as a graph processor. Stateless: one instance serves every thread.
-class Processor final : public detail::Background<tt::IGraphProcessor>
+class Processor final : public detail::Background<metal::IGraphProcessor>
 {
   public:
-    void track_allocate(const tt::Buffer *buffer) override;
-    void track_deallocate(tt::Buffer *buffer) override;
-    void track_allocate_cb(const tt::CoreRangeSet &core_range_set, uint64_t addr, uint64_t size,
-                           bool is_globally_allocated, const tt::IDevice *device) override;
-    void track_deallocate_cb(const tt::IDevice *device) override;
-    void track_program(tt::Program *program, const tt::IDevice *device) override;
+    void track_allocate(const metal::Buffer *buffer) override;
+    void track_deallocate(metal::Buffer *buffer) override;
+    void track_allocate_cb(const metal::CoreRangeSet &core_range_set, uint64_t addr, uint64_t size,
+                           bool is_globally_allocated, const metal::IDevice *device) override;
+    void track_deallocate_cb(const metal::IDevice *device) override;
+    void track_program(metal::Program *program, const metal::IDevice *device) override;
 };
 
 // Pushes the process's one Processor on GraphTracker's list unless that list,
