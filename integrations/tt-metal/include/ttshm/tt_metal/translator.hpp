@@ -21,7 +21,8 @@
 //   programs' CBs at the same addresses live.
 //
 // Thread-safe: buffer events take no lock; CB and program bookkeeping takes
-// one mutex (CBs are allocated once per program and device, not per launch).
+// one mutex (CBs are allocated once per program and device, track_program
+// comes once per launch).
 #ifndef TTSHM_TT_METAL_TRANSLATOR_HPP
 #define TTSHM_TT_METAL_TRANSLATOR_HPP
 
@@ -108,8 +109,8 @@ class Translator
     // is any value naming one live program: the adapter passes the Program's
     // address, a caller that has TT-Metal's program id may pass that.
     void program(const Target &t, uint64_t program_key);
-    // One CB of the program named last by program() for this target (none
-    // named: an anonymous program, one per target). The first CB after the
+    // One CB of the program named last by program() for this target on this
+    // thread (none named: an anonymous program, one per target). The first CB after the
     // program was named again starts a new layout of its CBs (a CB added or
     // resized): the old ones go. Two CBs of one layout at one address (on
     // disjoint cores) are one record of the larger size: a CB is named by
