@@ -9,7 +9,8 @@
  * is quiescent while the reader is timed, so these are the reader's own costs.
  * "shm bytes" is ttshm_status.shm_bytes (header + tables the reader maps);
  * "resident" is what tmpfs actually allocated to the segment's objects
- * (st_blocks), i.e. memory the machine really spends.
+ * (st_blocks), i.e. memory the machine really spends. With the largest size
+ * still live, tt-shm-stat -b is timed as a user runs it (statrun.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
