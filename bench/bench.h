@@ -88,6 +88,7 @@ struct design_result {
      * and over the whole run of the design; has_tables 0: cannot tell. */
     int has_tables;
     uint64_t tables_timed, table_bytes_timed, tables_total, table_bytes_total;
+    uint64_t rep_tables[BENCH_MAX_REPS]; /* tables created in each timed phase */
     uint64_t events_total; /* every event applied, warm-up, prefill and drain included */
     /* Threads the design started (after its timed phases), and how many of
      * them may run on the timed thread's CPU (-1: not pinned, so not asked). */

@@ -127,6 +127,7 @@ static int run_one(const struct design_ops *d, const struct bench_config *cfg,
             if (d->tables(state, &tc1, &tb1) != 0) {
                 r->has_tables = 0;
             } else {
+                r->rep_tables[rep - 1] = tc1 - tc0;
                 r->tables_timed += tc1 - tc0;
                 r->table_bytes_timed += tb1 - tb0;
             }

@@ -683,6 +683,10 @@ int report_json(const char *path, const struct bench_config *cfg, const struct b
                 j_num(j, "timed_per_million_events", 1e6 * (double)r->tables_timed / timed);
                 j_num(j, "timed_bytes_per_million_events",
                       1e6 * (double)r->table_bytes_timed / timed);
+                j_open(j, "timed_per_rep", '[');
+                for (unsigned k = 0; k < r->reps; k++)
+                    j_u64(j, NULL, r->rep_tables[k]);
+                j_close(j, ']');
                 j_u64(j, "whole_run", r->tables_total);
                 j_u64(j, "whole_run_bytes", r->table_bytes_total);
                 j_u64(j, "whole_run_events", r->events_total);

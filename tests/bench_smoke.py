@@ -114,6 +114,9 @@ def check_pass(designs, reuse, mach):
             check(tables.get("whole_run", 0) >= 1, f"ttshm/{reuse}: no table ever created")
             check(0 <= tables.get("timed", -1) <= tables.get("whole_run", 0),
                   f"ttshm/{reuse}: tables created {tables}")
+            check(sum(tables.get("timed_per_rep", [])) == tables.get("timed")
+                  and len(tables.get("timed_per_rep", [])) == REPS,
+                  f"ttshm/{reuse}: tables per repetition {tables}")
         if mach.get("cores_allowed", 0) >= 2:
             # Pinned: ttshm's background threads must be kept off the timed CPU.
             on = tt.get("design_threads_on_timed_cpu")
