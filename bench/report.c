@@ -286,6 +286,25 @@ static const char *target_status(const struct target *t)
 
 /* ---------------- table ---------------- */
 
+/* The notes column of a design: appended pieces, cut at the buffer's end. */
+struct note {
+    char text[256];
+    size_t len;
+};
+
+static void note_add(struct note *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_add(struct note *n, const char *fmt, ...)
+{
+    if (n->len >= sizeof n->text - 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(n->text + n->len, sizeof n->text - n->len, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        n->len += (size_t)k < sizeof n->text - n->len ? (size_t)k : sizeof n->text - 1 - n->len;
+}
+
 static const char *fmt_ns(char *buf, size_t len, double ns)
 {
     if (!isfinite(ns))
@@ -349,28 +368,25 @@ void report_print(FILE *f, const struct bench_config *cfg, const struct bench_re
                 fprintf(f, "%-9s  did not run: %s\n", r->name, r->error);
                 continue;
             }
-            char note[160] = "";
-            size_t nl = 0;
+            struct note n = {"", 0};
             if (r->seen_steady.table_slots && r->seen_steady.live_count)
-                nl += (size_t)snprintf(note + nl, sizeof note - nl, "%llu slots, %.0f B/entry; ",
-                                       (unsigned long long)r->seen_steady.table_slots,
-                                       (double)r->seen_steady.shm_bytes /
-                                           (double)r->seen_steady.live_count);
-            if (r->has_tables)
-                nl += (size_t)snprintf(
-                    note + nl, sizeof note - nl, "%.1f tables/M ev timed (%.1f MB/M); ",
-                    1e6 * (double)r->tables_timed / (double)(r->reps * r->events_per_rep),
-                    (double)r->table_bytes_timed / (double)(r->reps * r->events_per_rep));
+                note_add(&n, "%llu slots, %.0f B/entry; ",
+                         (unsigned long long)r->seen_steady.table_slots,
+                         (double)r->seen_steady.shm_bytes / (double)r->seen_steady.live_count);
+            if (r->has_tables) {
+                note_add(&n, "tables made per timed rep:");
+                for (unsigned k = 0; k < r->reps; k++)
+                    note_add(&n, "%s%llu", k ? "/" : " ", (unsigned long long)r->rep_tables[k]);
+                note_add(&n, " (%.1f MB); ", (double)r->table_bytes_timed / 1e6);
+            }
             if (r->has_e2e)
-                nl += (size_t)snprintf(note + nl, sizeof note - nl, "end-to-end %s ns/event; ",
-                                       fmt_ns(c, sizeof c, r->e2e_ns_event.median));
+                note_add(&n, "end-to-end %s ns/event; ",
+                         fmt_ns(c, sizeof c, r->e2e_ns_event.median));
             if (r->helpers_on_timed_cpu > 0)
-                snprintf(note + nl, sizeof note - nl,
-                         "%d of its %d threads may run on the timed CPU", r->helpers_on_timed_cpu,
-                         r->helper_threads);
+                note_add(&n, "%d of its %d threads may run on the timed CPU",
+                         r->helpers_on_timed_cpu, r->helper_threads);
             else if (r->helper_threads > 0)
-                snprintf(note + nl, sizeof note - nl, "its %d threads kept off the timed CPU",
-                         r->helper_threads);
+                note_add(&n, "its %d threads kept off the timed CPU", r->helper_threads);
             char r1[16] = "-", r2[16] = "-", r3[16] = "-", bm[32], bp[32];
             if (r->ratio_to_floor > 0)
                 snprintf(r1, sizeof r1, "%.2f", r->ratio_to_floor);
@@ -383,7 +399,7 @@ void report_print(FILE *f, const struct bench_config *cfg, const struct bench_re
                     fmt_ns(bm, sizeof bm, r->batch_ns.median),
                     fmt_ns(bp, sizeof bp, r->batch_ns.p99),
                     fmt_ns(d, sizeof d, r->cpu_ns_event.median), r1, r2, r3,
-                    r->check_ok ? "ok" : "FAIL", note);
+                    r->check_ok ? "ok" : "FAIL", n.text);
         }
     }
 
