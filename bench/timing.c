@@ -48,6 +48,17 @@ void bench_unpin_thread(void)
         pthread_setaffinity_np(pthread_self(), sizeof g_startup_set, &g_startup_set);
 }
 
+void bench_with_main_cpus(void (*fn)(void *), void *arg)
+{
+    cpu_set_t own, main_cpus;
+    int moved = pthread_getaffinity_np(pthread_self(), sizeof own, &own) == 0 &&
+                sched_getaffinity(getpid(), sizeof main_cpus, &main_cpus) == 0 &&
+                pthread_setaffinity_np(pthread_self(), sizeof main_cpus, &main_cpus) == 0;
+    fn(arg);
+    if (moved)
+        pthread_setaffinity_np(pthread_self(), sizeof own, &own);
+}
+
 struct pinned_run {
     unsigned idx;
     int (*fn)(const struct bench_config *, struct bench_results *);

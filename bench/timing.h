@@ -104,6 +104,12 @@ int bench_pin_thread(unsigned idx);
 /* Gives the calling thread back every CPU the process started with. */
 void bench_unpin_thread(void);
 
+/* Runs fn(arg) with the calling thread on the CPUs of the process's main
+ * thread, then puts its own back: threads fn starts inherit the main thread's
+ * CPUs (off the timed CPU while a pinned section runs), as ttshm's own
+ * background threads do. */
+void bench_with_main_cpus(void (*fn)(void *), void *arg);
+
 #include <sys/types.h>
 
 /* Thread ids of this process, at most max of them; returns how many. */
