@@ -103,6 +103,11 @@ def check_pass(designs, reuse, mach):
                    REPS)
         positive(d.get("ratio_to_floor"), f"{name}/{reuse}.ratio_to_floor")
         positive(d.get("cpu_ratio_to_floor"), f"{name}/{reuse}.cpu_ratio_to_floor")
+        if mach.get("cores_allowed", 0) >= 2:
+            # Pinned: the threads a design starts (ttshm's background threads,
+            # cds_lfht's workers) must be kept off the timed CPU.
+            on = d.get("design_threads_on_timed_cpu")
+            check(on == 0, f"{name}/{reuse}: {on} of its threads may run on the timed CPU")
     fl = designs.get("floor", {})
     if fl.get("ran"):
         check(abs(fl.get("cpu_ratio_to_floor", 0) - 1) < 1e-9, "floor's ratio to itself is not 1")
@@ -117,10 +122,6 @@ def check_pass(designs, reuse, mach):
             check(sum(tables.get("timed_per_rep", [])) == tables.get("timed")
                   and len(tables.get("timed_per_rep", [])) == REPS,
                   f"ttshm/{reuse}: tables per repetition {tables}")
-        if mach.get("cores_allowed", 0) >= 2:
-            # Pinned: ttshm's background threads must be kept off the timed CPU.
-            on = tt.get("design_threads_on_timed_cpu")
-            check(on == 0, f"ttshm/{reuse}: {on} of its threads may run on the timed CPU")
 
 
 def main():
