@@ -105,10 +105,11 @@ struct scaling_point {
     unsigned threads;
     int one_device; /* 0: thread i on device i; 1: all threads on device 0 */
     uint64_t events_total;
-    double mev_s;        /* median over repetitions, all threads together */
-    double ns_event;     /* per event per thread (threads * 1e3 / mev_s) */
-    double cpu_ns_event; /* median: CPU time of all threads / events */
-    double speedup;      /* mev_s / the 1-thread mev_s of the same mode */
+    double mev_s;             /* median over repetitions, all threads together */
+    double ns_event;          /* per event per thread (threads * 1e3 / mev_s) */
+    double cpu_ns_event;      /* median: CPU time of the writer threads / events */
+    double proc_cpu_ns_event; /* median: process CPU (background threads too) / events */
+    double speedup;           /* mev_s / the 1-thread mev_s of the same mode */
     double mev_s_reps[BENCH_MAX_REPS];
     unsigned reps;
     uint64_t non_recorded; /* results other than TTSHM_RECORDED (must be 0) */

@@ -406,13 +406,13 @@ void report_print(FILE *f, const struct bench_config *cfg, const struct bench_re
     if (res->scaling_ran) {
         fprintf(f, "\n== ttshm thread scaling (%llu timed events per thread, %u CPUs allowed)\n",
                 (unsigned long long)cfg->scaling_events, m->cores_allowed);
-        fprintf(f, "%-8s %-12s %12s %14s %9s %14s\n", "threads", "devices", "Mevents/s",
-                "ns/event/thr", "speedup", "CPU-ns/event");
+        fprintf(f, "%-8s %-12s %12s %14s %9s %14s %14s\n", "threads", "devices", "Mevents/s",
+                "ns/event/thr", "speedup", "CPU-ns/event", "proc CPU-ns");
         for (unsigned i = 0; i < res->nscaling; i++) {
             const struct scaling_point *p = &res->scaling[i];
-            fprintf(f, "%-8u %-12s %12.2f %14.1f %9.2f %14.1f\n", p->threads,
+            fprintf(f, "%-8u %-12s %12.2f %14.1f %9.2f %14.1f %14.1f\n", p->threads,
                     p->one_device ? "all on 0" : "one each", p->mev_s, p->ns_event, p->speedup,
-                    p->cpu_ns_event);
+                    p->cpu_ns_event, p->proc_cpu_ns_event);
         }
     }
 
@@ -737,6 +737,7 @@ int report_json(const char *path, const struct bench_config *cfg, const struct b
             j_num(j, "mevents_per_s", p->mev_s);
             j_num(j, "ns_per_event_per_thread", p->ns_event);
             j_num(j, "cpu_ns_per_event", p->cpu_ns_event);
+            j_num(j, "process_cpu_ns_per_event", p->proc_cpu_ns_event);
             j_num(j, "speedup", p->speedup);
             j_open(j, "mevents_per_s_reps", '[');
             for (unsigned k = 0; k < p->reps; k++)

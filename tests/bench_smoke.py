@@ -191,6 +191,7 @@ def main():
         check(s.get("threads") in THREADS and s.get("devices") in ("distinct", "one"), what)
         positive(s.get("mevents_per_s"), f"{what}.mevents_per_s")
         positive(s.get("speedup"), f"{what}.speedup")
+        positive(s.get("process_cpu_ns_per_event"), f"{what}.process_cpu_ns_per_event")
         check(s.get("not_recorded") == 0, f"{what}: events not recorded")
         check(s.get("events_per_rep") == s.get("threads", 0) * 4000, f"{what}.events_per_rep")
 
