@@ -8,7 +8,8 @@
 
 #include <ttshm/reader.h>
 
-namespace {
+namespace
+{
 
 int failures = 0;
 
