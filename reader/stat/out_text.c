@@ -190,7 +190,7 @@ static void previous_line(FILE *out, const struct stat_options *o, const struct 
 static void segment_notes(FILE *out, const struct stat_options *o, const struct stat_segment *s)
 {
     uint64_t live, bytes, dup = 0, unknown = 0, dropped = s->st.dropped_global;
-    char n[32], b[32], dr[32];
+    char n[32], b[32];
     stat_segment_live(o, s, &live, &bytes);
     if (s->st.state == TTSHM_STATE_EXITED && live > 0)
         fprintf(out, "  %s%s %s (%s) leaked at exit%s: see tt-shm-stat --leaks\n",
@@ -207,9 +207,10 @@ static void segment_notes(FILE *out, const struct stat_options *o, const struct 
             dropped += s->stats.dev[d][t].dropped;
         }
     if (unknown || dup || dropped)
-        fprintf(out, "  %snote: %s %s, %s %s, %s %s%s\n", color(o, C_YELLOW), fmt_count(n, unknown),
-                plural(unknown, "unknown free", "unknown frees"), fmt_count(b, dup),
-                plural(dup, "duplicate alloc", "duplicate allocs"), fmt_count(dr, dropped),
+        /* Plain numbers: scripts and tests grep for "N dropped". */
+        fprintf(out, "  %snote: %" PRIu64 " %s, %" PRIu64 " %s, %" PRIu64 " %s%s\n",
+                color(o, C_YELLOW), unknown, plural(unknown, "unknown free", "unknown frees"), dup,
+                plural(dup, "duplicate alloc", "duplicate allocs"), dropped,
                 plural(dropped, "dropped event", "dropped events"), color(o, C_RESET));
 }
 
