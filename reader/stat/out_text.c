@@ -398,7 +398,7 @@ static void leak_section(FILE *out, const struct stat_options *o, struct stat_mo
     fprintf(out, "%s  pid %" PRIu32 "  %s  generation %" PRIu64, s->info.segment, s->st.pid,
             state_text(o, s->st.state, st), s->st.generation);
     if (!died)
-        fprintf(out, "  exited %s", fmt_time(t, s->st.ended_ns));
+        fprintf(out, "  exited %s", fmt_time_near(t, s->st.ended_ns, m->now_real_ns));
     fprintf(out, "\n  %s %s, %s\n", fmt_count(n, count), plural(count, "buffer", "buffers"),
             fmt_bytes(b, bytes));
     if (count == 0)
