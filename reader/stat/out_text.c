@@ -323,13 +323,85 @@ static const char *sort_text(enum stat_sort s)
 /* Buffer rows are printed as they stream, in fixed columns (their widths
  * cannot be measured before the rows are seen); 79 columns for the usual
  * values. */
-#define BUF_ROW_FORMAT "%s %3s %-13s %-10s %10s %7s %7s %s%-6s%s  %s\n"
+/* A buffer row is built field by field in fixed widths, without printf's
+ * parsing: -b streams rows by the million. */
+struct line {
+    char b[256];
+    size_t n;
+};
+
+/* s in a field of |width| columns: right-aligned when width > 0, left when
+ * < 0; then one space. A longer s takes the room it needs. */
+static void put(struct line *l, const char *s, int width)
+{
+    size_t len = strlen(s), w = (size_t)(width < 0 ? -width : width);
+    size_t pad = len < w ? w - len : 0;
+    if (l->n + len + pad + 1 >= sizeof l->b)
+        return;
+    if (width > 0) {
+        memset(l->b + l->n, ' ', pad);
+        l->n += pad;
+    }
+    memcpy(l->b + l->n, s, len);
+    l->n += len;
+    if (width < 0) {
+        memset(l->b + l->n, ' ', pad);
+        l->n += pad;
+    }
+    l->b[l->n++] = ' ';
+}
+
+static const char *dec(char buf[24], uint64_t v)
+{
+    char *p = buf + 23;
+    *p = '\0';
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    return p;
+}
+
+/* "0x%08x" */
+static const char *hex8(char buf[24], uint64_t v)
+{
+    char *p = buf + 23;
+    *p = '\0';
+    for (int digits = 0; digits < 8 || v != 0; digits++, v >>= 4)
+        *--p = "0123456789abcdef"[v & 15];
+    *--p = 'x';
+    *--p = '0';
+    return p;
+}
+
+/* PID DEV TYPE ADDRESS SIZE AGE TID STATUS TAG; pid NULL: no PID column (an
+ * indent instead). */
+static void buffer_line(FILE *out, const char *pid, const char *dev, const char *type,
+                        const char *addr, const char *size, const char *age, const char *tid,
+                        const char *on, const char *status, const char *off, const char *tag)
+{
+    struct line l = {.n = 0};
+    put(&l, pid ? pid : "", pid ? 7 : 1);
+    put(&l, dev, 3);
+    put(&l, type, -13);
+    put(&l, addr, -10);
+    put(&l, size, 10);
+    put(&l, age, 7);
+    put(&l, tid, 7);
+    put(&l, on, 0);
+    l.n--; /* the colour codes take no column */
+    put(&l, status, -6);
+    l.n--;
+    put(&l, off, 0);
+    put(&l, tag, 0);
+    l.b[l.n - 1] = '\n';
+    fwrite(l.b, 1, l.n, out);
+}
 
 static void buffer_head(FILE *out, const struct stat_options *o, bool with_pid)
 {
     fputs(color(o, C_BOLD), out);
-    fprintf(out, BUF_ROW_FORMAT, with_pid ? "    PID" : " ", "DEV", "TYPE", "ADDRESS", "SIZE",
-            "AGE", "TID", "", "STATUS", "", "TAG");
+    buffer_line(out, with_pid ? "PID" : NULL, "DEV", "TYPE", "ADDRESS", "SIZE", "AGE", "TID", "",
+                "STATUS", "", "TAG");
     fputs(color(o, C_RESET), out);
 }
 
@@ -343,20 +415,12 @@ struct buffer_rows {
 static int buffer_row(const struct stat_segment *s, const struct ttshm_entry *e, void *ctx)
 {
     struct buffer_rows *x = ctx;
-    char pid[16] = " ", dev[16], addr[24], size[32], age[32], tid[16], tag[24] = "-", line[256];
-    if (x->with_pid)
-        snprintf(pid, sizeof pid, "%7" PRIu32, s->st.pid);
-    snprintf(dev, sizeof dev, "%" PRIu32, e->device);
-    snprintf(addr, sizeof addr, "0x%08" PRIx64, e->address);
-    snprintf(tid, sizeof tid, "%" PRIu32, e->tid);
-    if (e->tag)
-        snprintf(tag, sizeof tag, "%" PRIu64, e->tag);
-    /* One formatted line, one write: rows stream by the million. */
-    int n = snprintf(line, sizeof line, BUF_ROW_FORMAT, pid, dev, ttshm_mem_type_name(e->type),
-                     addr, fmt_bytes(size, e->size), fmt_duration(age, stat_buffer_age_ns(x->m, e)),
-                     tid, color(x->o, state_color(s->st.state)), stat_buffer_status(s),
-                     color(x->o, C_RESET), tag);
-    fwrite(line, 1, n < (int)sizeof line ? (size_t)n : sizeof line - 1, x->out);
+    char pid[24], dev[24], addr[24], size[32], age[32], tid[24], tag[24];
+    buffer_line(x->out, x->with_pid ? dec(pid, s->st.pid) : NULL, dec(dev, e->device),
+                ttshm_mem_type_name(e->type), hex8(addr, e->address), fmt_bytes(size, e->size),
+                fmt_duration(age, stat_buffer_age_ns(x->m, e)), dec(tid, e->tid),
+                color(x->o, state_color(s->st.state)), stat_buffer_status(s), color(x->o, C_RESET),
+                e->tag ? dec(tag, e->tag) : "-");
     return 0;
 }
 
