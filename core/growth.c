@@ -18,7 +18,29 @@
 #include <sched.h>
 #include <stdlib.h>
 
+#include "errors.h"
+#include "nocancel.h"
+#include "table_object.h"
+#include "table_pool.h"
 #include "writer_internal.h"
+
+#ifdef TTSHM_TSAN
+char ttshm_rcu_tsan_sync;
+#endif
+
+uint64_t ttshm_live_total(const struct ttshm_header *h, uint64_t *bytes)
+{
+    uint64_t count = 0, total_bytes = 0;
+    for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++)
+        for (unsigned t = 0; t < TTSHM_MEM_TYPE_COUNT; t++) {
+            uint64_t c, b;
+            ttshm_counters_live(&h->counters[d][t], &c, &b);
+            count += c;
+            total_bytes += b;
+        }
+    *bytes = total_bytes;
+    return count;
+}
 
 uint64_t ttshm_used_total(const struct ttshm_table *t)
 {
@@ -117,10 +139,15 @@ static void complete_locked(struct ttshm_writer *w, uint64_t old_epoch)
         return; /* completed already */
     if (atomic_load_explicit(&v->old->migrate_stuck, memory_order_acquire))
         return; /* records that found no room stay live in it: keep it */
+    /* Epochs recur (recycled tables, table_pool.c): a late call for an
+     * earlier drain of the same table must not end this one. */
+    if (atomic_load_explicit(&v->old->migrate_done, memory_order_acquire) < chunk_count(v->old))
+        return;
     struct ttshm_table *old = v->old;
     set_tables(w->hdr, v->cur, NULL);
     atomic_store_explicit(&w->view, v->after, memory_order_seq_cst);
-    ttshm_table_unlink(w, old->epoch);
+    if (!ttshm_table_pool_reserve(w, old))
+        ttshm_table_unlink(w, old->epoch);
     ttshm_retire_view(w, v);
     ttshm_retire_table(w, old);
 }
@@ -200,10 +227,7 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
     if (rc != 0) {
         free(mig);
         free(done);
-        if (nt != NULL) {
-            ttshm_table_unlink(w, nt->epoch);
-            ttshm_table_destroy(nt);
-        }
+        ttshm_table_discard(w, nt);
         w->grow_failed = true;
         ttshm_report(w, "cannot grow the table to %llu slots: %s; new records may be dropped",
                      (unsigned long long)nslots, ttshm_strerror(rc));

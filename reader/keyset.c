@@ -6,20 +6,9 @@
 
 #include "layout.h"
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 static uint64_t entry_key(const struct ttshm_entry *e)
 {
-    uint64_t k = ttshm_key_hash(e->device, e->type, e->address);
-    if (e->type == TTSHM_CB)
-        k = mix(k ^ mix(e->tag ^ mix(e->size ^ mix(e->timestamp_ns ^ e->tid))));
+    uint64_t k = ttshm_key_hash(e->device, e->type, e->address, ttshm_key_owner(e->type, e->tag));
     return k ? k : 1;
 }
 

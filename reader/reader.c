@@ -38,6 +38,7 @@ struct mapped_table {
     size_t bytes;
     uint64_t epoch;
     uint64_t nslots;
+    uint64_t generation; /* of the session that made it: its records' generation */
     struct ttshm_slot *slots;
 };
 
@@ -250,6 +251,7 @@ static int map_table(struct ttshm_reader *r, struct mapped_table *t, uint64_t ep
     t->bytes = bytes;
     t->epoch = epoch;
     t->nslots = nslots;
+    t->generation = ld(&((const struct ttshm_table_header *)p)->generation);
     t->slots = (struct ttshm_slot *)((char *)p + sizeof(struct ttshm_table_header));
     return 0;
 }
@@ -539,6 +541,8 @@ static int status_call(struct ttshm_reader *r, void *arg)
             return rc;
         read_previous(r->hdr, &st.previous);
         st.dropped_global = ld(&r->hdr->dropped_global);
+        st.tables_created = ld(&r->hdr->tables_created);
+        st.table_bytes_created = ld(&r->hdr->table_bytes_created);
         if (rc == IDENTITY_DEAD) {
             /* seq stuck odd: died mid-update, starting or taking over. */
             break;
@@ -554,6 +558,13 @@ static int status_call(struct ttshm_reader *r, void *arg)
             break;
         if (!header_budget_left(r))
             return -TTSHM_E_BUSY;
+    }
+    if (rc == IDENTITY_DEAD && id.state != TTSHM_SEG_READY) {
+        /* Died while starting or taking over: the identity fields are the
+         * last session's or half-written, so none is shown (generation 0:
+         * unknown); the previous summary, registry and slot still are. */
+        struct identity none = {.seq = id.seq, .state = id.state};
+        id = none;
     }
     if (rc == IDENTITY_DEAD)
         (void)map_dead_writer_tables(r, &id, true);
@@ -574,6 +585,35 @@ static int status_call(struct ttshm_reader *r, void *arg)
     st.migrating_slots = id.old_epoch ? id.old_slots : 0;
     st.shm_bytes = r->hdr_bytes + r->cur.bytes + r->old.bytes;
     return copy_versioned(out, &st, sizeof st);
+}
+
+/* Copies a device's published identity; false when none is (or while its
+ * writer is stuck mid-publication: an identity is informational, so a
+ * bounded number of tries, then none). */
+static bool read_device_identity(const struct ttshm_device_ident *d,
+                                 struct ttshm_device_identity *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < SLOT_TRIES; i++) {
+        uint64_t s1 = ld_acq(&d->seq);
+        if (s1 & 1)
+            continue;
+        uint64_t id = ld(&d->unique_id), words[TTSHM_DEVICE_NAME_WORDS];
+        for (unsigned w = 0; w < TTSHM_DEVICE_NAME_WORDS; w++)
+            words[w] = ld(&d->name[w]);
+        atomic_thread_fence(memory_order_acquire);
+        if (ld(&d->seq) != s1)
+            continue;
+        out->unique_id = id;
+        for (size_t c = 0; c < TTSHM_DEVICE_NAME_MAX; c++) {
+            char ch = (char)(words[c / 8] >> (8 * (c % 8)));
+            if (ch == '\0')
+                break;
+            out->name[c] = (ch >= 0x20 && ch < 0x7f) ? ch : '?'; /* untrusted: printable only */
+        }
+        return id != 0 || out->name[0] != '\0';
+    }
+    return false;
 }
 
 int ttshm_reader_status(ttshm_reader *r, struct ttshm_status *out)
@@ -611,11 +651,18 @@ static int stats_call(struct ttshm_reader *r, void *arg)
                 o->dropped = ld(&c->dropped);
                 o->capacity_bytes = ld(&c->capacity_bytes);
                 o->capacity_banks = (uint32_t)ld(&c->capacity_banks);
+                o->bulk_freed = ld(&c->bulk_freed);
+                if (o->bulk_freed > o->frees)
+                    o->bulk_freed = o->frees;
                 if (o->peak_bytes < o->live_bytes)
                     o->peak_bytes = o->live_bytes;
                 if (o->allocs || o->unknown_frees || o->dropped || o->capacity_bytes)
                     st->device_count = d + 1;
             }
+        for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++)
+            if (read_device_identity(&r->hdr->device_ident[d], &st->identity[d]) &&
+                st->device_count <= d)
+                st->device_count = d + 1;
         if (rc == IDENTITY_DEAD || seq_unchanged(r, id.seq)) {
             rc = 0; /* a dead writer's counters change no more */
             break;
@@ -646,16 +693,18 @@ int ttshm_reader_stats(ttshm_reader *r, struct ttshm_stats *out)
 
 enum slot_read { SLOT_NONE, SLOT_LIVE, SLOT_SKIPPED };
 
-static bool cb_stale(const struct ttshm_header *h, uint32_t dev, uint64_t gen_epoch)
+/* A record is dead once its device x type epoch moved on (a free-all). */
+static bool stale(const struct ttshm_header *h, uint32_t dev, uint32_t type, uint64_t epoch)
 {
-    return (uint32_t)ld_acq(&h->cb_epoch[dev]) != TTSHM_GE_EPOCH(gen_epoch);
+    return ld_acq(&h->epoch[dev][type]) != epoch;
 }
 
-/* Copies one slot out, validated; never returns a torn or forged entry. A
- * slot being written (BUSY) or changing is read again: SLOT_TRIES times at
- * once, then while its writer lives, within the bounds of wait.h. */
-static enum slot_read read_slot(const struct ttshm_header *h, const struct ttshm_slot *s,
-                                struct ttshm_entry *e, struct slot_wait *w)
+/* Copies one slot of table t out, validated; never returns a torn or forged
+ * entry. A slot being written (BUSY) or changing is read again: SLOT_TRIES
+ * times at once, then while its writer lives, within the bounds of wait.h. */
+static enum slot_read read_slot(const struct ttshm_header *h, const struct mapped_table *t,
+                                const struct ttshm_slot *s, struct ttshm_entry *e,
+                                struct slot_wait *w)
 {
     uint64_t since = 0;
     for (int i = 0;; i++) {
@@ -668,16 +717,16 @@ static enum slot_read read_slot(const struct ttshm_header *h, const struct ttshm
         if (st != TTSHM_SLOT_LIVE && st != TTSHM_SLOT_MOVING)
             continue; /* BUSY: being written */
         uint64_t address = ld(&s->address), size = ld(&s->size), tag = ld(&s->tag);
-        uint64_t ts = ld(&s->timestamp_ns), meta = ld(&s->meta), ge = ld(&s->gen_epoch);
+        uint64_t ts = ld(&s->timestamp_ns), meta = ld(&s->meta), epoch = ld(&s->epoch);
         uint64_t check = ld(&s->check);
         atomic_thread_fence(memory_order_acquire);
         if (ld(&s->ctl) != c1)
             continue;
         uint32_t dev = TTSHM_META_DEVICE(meta), type = TTSHM_META_TYPE(meta);
-        if (check != ttshm_slot_check(address, size, tag, ts, meta, ge) ||
+        if (check != ttshm_slot_check(address, size, tag, ts, meta, epoch) ||
             dev >= TTSHM_MAX_DEVICES || type >= TTSHM_MEM_TYPE_COUNT)
             return SLOT_SKIPPED; /* stable but wrong: a corrupt or forged slot */
-        if (type == TTSHM_CB && cb_stale(h, dev, ge))
+        if (stale(h, dev, type, epoch))
             return SLOT_NONE;
         *e = (struct ttshm_entry){.device = dev,
                                   .type = type,
@@ -685,7 +734,7 @@ static enum slot_read read_slot(const struct ttshm_header *h, const struct ttshm
                                   .size = size,
                                   .tag = tag,
                                   .timestamp_ns = ts,
-                                  .generation = TTSHM_GE_GEN(ge),
+                                  .generation = t->generation,
                                   .tid = TTSHM_META_TID(meta)};
         return SLOT_LIVE;
     }
@@ -735,7 +784,7 @@ static int scan_table(struct ttshm_reader *r, const struct mapped_table *t, stru
 {
     for (uint64_t i = 0; i < t->nslots && k->stop == 0; i++) {
         struct ttshm_entry e;
-        enum slot_read rd = read_slot(r->hdr, &t->slots[i], &e, w);
+        enum slot_read rd = read_slot(r->hdr, t, &t->slots[i], &e, w);
         if (rd == SLOT_SKIPPED)
             (*skipped)++;
         else if (rd == SLOT_LIVE) {
@@ -892,8 +941,8 @@ int ttshm_reader_foreach(ttshm_reader *r, ttshm_entry_fn fn, void *ctx)
 }
 
 static bool probe_table(const struct ttshm_header *h, const struct mapped_table *t, uint32_t device,
-                        uint32_t type, uint64_t address, uint64_t hash, struct ttshm_entry *out,
-                        struct slot_wait *w)
+                        uint32_t type, uint64_t address, uint64_t owner, uint64_t hash,
+                        struct ttshm_entry *out, struct slot_wait *w)
 {
     if (t->base == NULL)
         return false;
@@ -903,8 +952,8 @@ static bool probe_table(const struct ttshm_header *h, const struct mapped_table 
         if (TTSHM_CTL_STATE(ld_acq(&s->ctl)) == TTSHM_SLOT_EMPTY)
             return false;
         struct ttshm_entry e;
-        if (read_slot(h, s, &e, w) == SLOT_LIVE && e.device == device && e.type == type &&
-            e.address == address) {
+        if (read_slot(h, t, s, &e, w) == SLOT_LIVE && e.device == device && e.type == type &&
+            e.address == address && ttshm_key_owner(type, e.tag) == owner) {
             *out = e;
             return true;
         }
@@ -914,17 +963,18 @@ static bool probe_table(const struct ttshm_header *h, const struct mapped_table 
 
 struct lookup_args {
     uint32_t device, type;
-    uint64_t address;
+    uint64_t address, owner;
     struct ttshm_entry *out;
 };
 
+/* The live record of key (device, type, address, owner). */
 static int lookup_call(struct ttshm_reader *r, void *arg)
 {
     const struct lookup_args *a = arg;
     uint32_t device = a->device, type = a->type;
-    uint64_t address = a->address;
+    uint64_t address = a->address, owner = a->owner;
     struct ttshm_entry *out = a->out;
-    uint64_t hash = ttshm_key_hash(device, type, address);
+    uint64_t hash = ttshm_key_hash(device, type, address, owner);
     struct slot_wait w;
     slot_wait_init(&w, r->fd);
     for (int attempt = 0; attempt < SNAPSHOT_TRIES; attempt++) {
@@ -933,8 +983,8 @@ static int lookup_call(struct ttshm_reader *r, void *arg)
         if (rc)
             return rc;
         /* Old table first: a record moves old -> new, never back. */
-        bool found = probe_table(r->hdr, &r->old, device, type, address, hash, out, &w) ||
-                     probe_table(r->hdr, &r->cur, device, type, address, hash, out, &w);
+        bool found = probe_table(r->hdr, &r->old, device, type, address, owner, hash, out, &w) ||
+                     probe_table(r->hdr, &r->cur, device, type, address, owner, hash, out, &w);
         if (seq_unchanged(r, id.seq))
             return found ? 0 : -TTSHM_E_NOTFOUND;
     }
@@ -944,10 +994,19 @@ static int lookup_call(struct ttshm_reader *r, void *arg)
 int ttshm_reader_lookup(ttshm_reader *r, uint32_t device, enum ttshm_mem_type type,
                         uint64_t address, struct ttshm_entry *out)
 {
+    struct lookup_args a = {device, (uint32_t)type, address, 0, out};
     if (r == NULL || out == NULL || device >= TTSHM_MAX_DEVICES ||
         (unsigned)type >= TTSHM_MEM_TYPE_COUNT)
         return -TTSHM_E_INVAL;
-    struct lookup_args a = {device, (uint32_t)type, address, out};
+    return guarded(r, lookup_call, &a);
+}
+
+int ttshm_reader_lookup_cb(ttshm_reader *r, uint32_t device, uint64_t address, uint64_t owner,
+                           struct ttshm_entry *out)
+{
+    struct lookup_args a = {device, TTSHM_CB, address, owner, out};
+    if (r == NULL || out == NULL || device >= TTSHM_MAX_DEVICES)
+        return -TTSHM_E_INVAL;
     return guarded(r, lookup_call, &a);
 }
 

@@ -101,6 +101,17 @@ static void table_path(char *buf, size_t len, const char *reg, uint64_t epoch)
     snprintf(buf, len, "/dev/shm/ttshm.%s.0.t%llu", reg, (unsigned long long)epoch);
 }
 
+/* The epoch of the current table (tables are numbered from a random one). */
+static uint64_t cur_epoch(const char *reg)
+{
+    struct ttshm_header *h = map_header(reg, NULL);
+    if (h == NULL)
+        return 0;
+    uint64_t e = hld(&h->table_epoch);
+    munmap(h, TTSHM_HEADER_OBJECT_SIZE);
+    return e;
+}
+
 static int count_fn(const struct ttshm_entry *e, void *ctx)
 {
     (void)e;
@@ -137,7 +148,7 @@ static int sigbus_table_child(void *arg, char *msg, size_t len)
     struct ttshm_status st = {.struct_size = sizeof st};
     CHECK(ttshm_reader_status(r, &st) == 0, "status");
     struct trunc_ctx c = {.seen = 0};
-    table_path(c.path, sizeof c.path, reg, 1);
+    table_path(c.path, sizeof c.path, reg, cur_epoch(reg));
     struct stat sb;
     CHECK(stat(c.path, &sb) == 0, "table object %s: %s", c.path, strerror(errno));
     rc = ttshm_reader_foreach(r, truncate_at_first, &c);
@@ -163,7 +174,7 @@ static int sigbus_lookup_child(void *arg, char *msg, size_t len)
     CHECK(rc == 0, "open: %s", ttshm_strerror(rc));
     struct ttshm_entry e;
     CHECK(ttshm_reader_lookup(r, 0, TTSHM_DRAM, addr_of(3), &e) == 0, "lookup");
-    table_path(path, sizeof path, reg, 1);
+    table_path(path, sizeof path, reg, cur_epoch(reg));
     CHECK(truncate(path, 0) == 0, "truncate");
     rc = ttshm_reader_lookup(r, 0, TTSHM_DRAM, addr_of(4), &e);
     CHECK(rc == -TTSHM_E_CORRUPT, "lookup in a truncated table: %d", rc);
@@ -361,7 +372,7 @@ static int sparse_table_child(void *arg, char *msg, size_t len)
     make_segment(reg, 100, 0, false);
     CHECK(make_sparse_table(reg, 1u << 21) == 0, "making a sparse table: %s", strerror(errno));
     char path[256], seg[96];
-    table_path(path, sizeof path, reg, 1);
+    table_path(path, sizeof path, reg, cur_epoch(reg));
     seg_name(seg, sizeof seg, reg);
     uint64_t before = blocks_of(path);
     ttshm_reader *r;
@@ -603,9 +614,9 @@ static void test_writer_died_starting(void)
 
 /* ---- item 18: a key listed in both tables of a migration ---- */
 
-/* Copies the table object to epoch 2 as the new table, with buffer 5 there
- * freed and allocated again (another size); the header names t1 as the old
- * table being drained, t2 as the current one. */
+/* Copies the table object to a new epoch as the new table, with buffer 5 there
+ * freed and allocated again (another size); the header names the first as
+ * the old table being drained, the copy as the current one. */
 static int make_migration(const char *reg)
 {
     int hfd;
@@ -613,14 +624,15 @@ static int make_migration(const char *reg)
     if (h == NULL)
         return -1;
     char p1[256], p2[256];
-    table_path(p1, sizeof p1, reg, 1);
-    table_path(p2, sizeof p2, reg, 2);
+    uint64_t e1 = hld(&h->table_epoch), e2 = e1 + 1000;
+    table_path(p1, sizeof p1, reg, e1);
+    table_path(p2, sizeof p2, reg, e2);
     size_t len;
     unsigned char *t = tu_read_file(p1, &len);
     if (t == NULL)
         return -1;
     struct ttshm_table_header *th = (void *)t;
-    hst(&th->epoch, 2);
+    hst(&th->epoch, e2);
     struct ttshm_slot *s = (void *)(t + sizeof *th);
     uint64_t nslots = hld(&th->nslots);
     for (uint64_t i = 0; i < nslots; i++)
@@ -629,7 +641,7 @@ static int make_migration(const char *reg)
             hst(&s[i].size, 8192);
             hst(&s[i].check,
                 ttshm_slot_check(hld(&s[i].address), 8192, hld(&s[i].tag), hld(&s[i].timestamp_ns),
-                                 hld(&s[i].meta), hld(&s[i].gen_epoch)));
+                                 hld(&s[i].meta), hld(&s[i].epoch)));
         }
     int rc = tu_write_file(p2, t, len);
     free(t);
@@ -638,9 +650,9 @@ static int make_migration(const char *reg)
         rc = -1;
     if (fd >= 0)
         close(fd);
-    hst(&h->old_epoch, 1);
+    hst(&h->old_epoch, e1);
     hst(&h->old_slots, nslots);
-    hst(&h->table_epoch, 2);
+    hst(&h->table_epoch, e2);
     munmap(h, TTSHM_HEADER_OBJECT_SIZE);
     close(hfd);
     return rc;
@@ -716,7 +728,7 @@ static int owners_child(void *arg, char *msg, size_t len)
           "root, all users: %zu, owners %u %u", found, info[1].owner_uid, info[2].owner_uid);
     /* A table object of another owner than its header: planted. */
     char tp[256];
-    table_path(tp, sizeof tp, reg, 1);
+    table_path(tp, sizeof tp, reg, cur_epoch(reg));
     CHECK(chown(tp, OTHER_UID, 0) == 0, "chown");
     ttshm_reader *r;
     int rc = ttshm_reader_open(seg, &r);
