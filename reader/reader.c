@@ -824,17 +824,18 @@ static uint64_t allocs_total(const struct ttshm_header *h)
     return n;
 }
 
-/* Live records by the counters: the size of a snapshot, taken once. */
-static size_t live_total(const struct ttshm_header *h)
+/* Live records by the counters: the size of a snapshot, taken once. Never
+ * more than the mapped tables hold (the counters are untrusted too). */
+static size_t live_total(const struct ttshm_reader *r)
 {
-    uint64_t total = 0;
+    uint64_t total = 0, room = r->cur.nslots + r->old.nslots;
     for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++)
         for (unsigned t = 0; t < TTSHM_MEM_TYPE_COUNT; t++) {
             uint64_t c, b;
-            ttshm_counters_live(&h->counters[d][t], &c, &b);
+            ttshm_counters_live(&r->hdr->counters[d][t], &c, &b);
             total += c;
         }
-    return total > TTSHM_MAX_TABLE ? TTSHM_MAX_TABLE : (size_t)total; /* a hostile count */
+    return (size_t)(total < room ? total : room);
 }
 
 static int snapshot_call(struct ttshm_reader *r, void *arg)
@@ -846,7 +847,7 @@ static int snapshot_call(struct ttshm_reader *r, void *arg)
         if (rc)
             return rc;
         if (k->grow && k->v == NULL) {
-            size_t live = live_total(r->hdr);
+            size_t live = live_total(r);
             k->cap = live + live / 16 + 64; /* room for the records added during the pass */
             k->v = r->pending = malloc(k->cap * sizeof *k->v);
             if (k->v == NULL)
@@ -916,7 +917,7 @@ static int foreach_call(struct ttshm_reader *r, void *arg)
         struct identity id;
         int rc = refresh(r, &id);
         if (rc == 0 && !sized) {
-            rc = keyset_reset(&r->keys, live_total(r->hdr));
+            rc = keyset_reset(&r->keys, live_total(r));
             sized = true;
         }
         uint64_t skipped;
