@@ -838,6 +838,17 @@ static size_t live_total(const struct ttshm_reader *r)
     return (size_t)(total < room ? total : room);
 }
 
+/* A large fresh array costs a page fault per 4 KiB written (most of a
+ * 1M-entry snapshot's time): ask for transparent huge pages (a hint; a
+ * no-op where they are off). */
+static void prefer_huge_pages(void *p, size_t bytes)
+{
+    const uintptr_t huge = 2u << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), end = (uintptr_t)p + bytes;
+    if (end > a + huge)
+        (void)madvise((void *)a, (end - a) & ~(huge - 1), MADV_HUGEPAGE);
+}
+
 static int snapshot_call(struct ttshm_reader *r, void *arg)
 {
     struct sink *k = arg;
@@ -852,6 +863,7 @@ static int snapshot_call(struct ttshm_reader *r, void *arg)
             k->v = r->pending = malloc(k->cap * sizeof *k->v);
             if (k->v == NULL)
                 return -TTSHM_E_NOMEM;
+            prefer_huge_pages(k->v, k->cap * sizeof *k->v);
         }
         k->n = k->found = 0;
         uint64_t skipped, allocs = allocs_total(r->hdr);
