@@ -267,6 +267,12 @@ static int try_slot(struct ttshm_writer *w, unsigned slot, uint64_t initial_slot
             taken_over = true;
         }
     }
+    /* A segment we understand is never smaller than our header object:
+     * leave a smaller one as it is (an older ABI's, or junk), unresized. */
+    if (taken_over && (uint64_t)st.st_size < TTSHM_HEADER_OBJECT_SIZE) {
+        close(fd);
+        return SLOT_FOREIGN;
+    }
     if ((uint64_t)st.st_size < size && (rc = ttshm_object_reserve(fd, size)) != 0)
         goto fail;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

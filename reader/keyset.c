@@ -6,9 +6,20 @@
 
 #include "layout.h"
 
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
 static uint64_t entry_key(const struct ttshm_entry *e)
 {
     uint64_t k = ttshm_key_hash(e->device, e->type, e->address, ttshm_key_owner(e->type, e->tag));
+    if (e->type == TTSHM_CB) /* several live CB records may share a key */
+        k = mix(k ^ mix(e->size ^ mix(e->timestamp_ns ^ ((uint64_t)e->tid << 32))));
     return k ? k : 1;
 }
 

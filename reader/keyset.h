@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A set of entry keys, to list each buffer once (docs/format.md section 6,
- * "What a snapshot guarantees"). A key is the writer's: (device, type,
- * address, owner), the owner being a CB's tag (CBs of different programs
- * share addresses) and 0 otherwise; one live record each. Keys are stored
- * as 64-bit hashes: a forged collision can only hide a record of the
- * forger's own segment.
+ * "What a snapshot guarantees"). The key of an ordinary buffer is the
+ * writer's, (device, type, address): one live record each. Several live CB
+ * records may share a key (device, address, owner), so a CB's key is the
+ * whole entry. Keys are stored as 64-bit hashes: a forged collision can only
+ * hide a record of the forger's own segment.
  */
 #ifndef TTSHM_READER_KEYSET_H
 #define TTSHM_READER_KEYSET_H

@@ -113,17 +113,25 @@ static int each(const struct ttshm_entry *e, void *arg)
     return 0;
 }
 
+/* Orders by key: (device, type, address) for an ordinary buffer, the whole
+ * entry for a CB (several live CB records may share device, address, owner). */
 static int by_key(const void *a, const void *b)
 {
     const struct ttshm_entry *x = a, *y = b;
-    uint64_t ox = x->type == TTSHM_CB ? x->tag : 0, oy = y->type == TTSHM_CB ? y->tag : 0;
     if (x->device != y->device)
         return x->device < y->device ? -1 : 1;
     if (x->type != y->type)
         return x->type < y->type ? -1 : 1;
     if (x->address != y->address)
         return x->address < y->address ? -1 : 1;
-    return (ox > oy) - (ox < oy);
+    if (x->type != TTSHM_CB)
+        return 0;
+    uint64_t kx[] = {x->tag, x->size, x->timestamp_ns, x->tid};
+    uint64_t ky[] = {y->tag, y->size, y->timestamp_ns, y->tid};
+    for (int i = 0; i < 4; i++)
+        if (kx[i] != ky[i])
+            return kx[i] < ky[i] ? -1 : 1;
+    return 0;
 }
 
 static bool has_duplicate_keys(const struct ttshm_entry *e, size_t n)

@@ -170,8 +170,8 @@ TTSHM_API int ttshm_reader_foreach(ttshm_reader *r, ttshm_entry_fn fn, void *ctx
 
 /* Snapshot of all live entries in a malloc'd array (free() it), sized once
  * from the counters. A snapshot is not a cut of one instant: every entry
- * was live at some moment of the call, each key (device, type, address,
- * and a CB's owner) is listed once, a buffer live through the whole call is listed,
+ * was live at some moment of the call, each ordinary key (device, type,
+ * address) and each CB record is listed once, a buffer live through the whole call is listed,
  * and one allocated or freed during it may or may not be (so the count may
  * differ from the counters' live count under churn). */
 TTSHM_API int ttshm_reader_snapshot(ttshm_reader *r, struct ttshm_entry **entries, size_t *count);
