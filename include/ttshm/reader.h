@@ -19,6 +19,8 @@
 extern "C" {
 #endif
 
+/* A reader caches its mappings between calls: use one from one thread at a
+ * time (open one per thread to read from several). */
 typedef struct ttshm_reader ttshm_reader;
 
 /* Writer state as a reader sees it. */
