@@ -814,6 +814,65 @@ static void test_snapshot_into(void)
     tu_run_child("snapshot into the caller's array", into_child, NULL, 60);
 }
 
+/* foreach streams while the writer grows its table under it (the first
+ * entry's callback records enough to start a migration): every buffer live
+ * throughout is listed once, and no key twice, across the passes a table
+ * switch makes. */
+struct switch_ctx {
+    ttshm_writer *w;
+    unsigned char seen[N];
+    size_t calls, dups, more;
+};
+
+static int grow_then_count(const struct ttshm_entry *e, void *arg)
+{
+    struct switch_ctx *c = arg;
+    if (c->calls++ == 0)
+        for (int k = N; k < 4 * N; k++)
+            ttshm_record_alloc(c->w, 0, TTSHM_DRAM, addr_of(k), 4096, (uint64_t)k);
+    uint64_t k = (e->address - addr_of(0)) / 0x1000;
+    if (k < N)
+        c->dups += c->seen[k]++ != 0;
+    else
+        c->more++;
+    return 0;
+}
+
+static int switch_child(void *arg, char *msg, size_t len)
+{
+    (void)arg;
+    char reg[48], seg[96];
+    ttshm_test_registry(reg, "switch");
+    struct switch_ctx *c = calloc(1, sizeof *c);
+    c->w = make_segment(reg, N, 0, true);
+    CHECK(c->w != NULL, "writer");
+    seg_name(seg, sizeof seg, reg);
+    ttshm_reader *r;
+    CHECK(ttshm_reader_open(seg, &r) == 0, "open");
+    struct ttshm_status st = {.struct_size = sizeof st};
+    CHECK(ttshm_reader_status(r, &st) == 0, "status");
+    uint64_t slots_before = st.table_slots;
+    int rc = ttshm_reader_foreach(r, grow_then_count, c);
+    size_t missing = 0;
+    for (int k = 0; k < N; k++)
+        missing += c->seen[k] == 0;
+    CHECK(ttshm_reader_status(r, &st) == 0 && st.table_slots > slots_before,
+          "the table did not grow (%llu slots)", (unsigned long long)st.table_slots);
+    CHECK(rc == 0 && missing == 0 && c->dups == 0,
+          "foreach across a table switch: rc %d, %zu of %d missing, %zu listed twice, %zu new", rc,
+          missing, N, c->dups, c->more);
+    ttshm_reader_close(r);
+    ttshm_writer_close(c->w);
+    free(c);
+    ttshm_test_unlink_registry(reg);
+    return 0;
+}
+
+static void test_foreach_across_table_switch(void)
+{
+    tu_run_child("foreach across a table switch", switch_child, NULL, 60);
+}
+
 int main(void)
 {
     static const struct ttshm_test_case cases[] = {
@@ -824,6 +883,7 @@ int main(void)
         {"migration_lists_each_key_once", test_migration_lists_each_key_once},
         {"owners", test_owners},
         {"snapshot_into", test_snapshot_into},
+        {"foreach_across_table_switch", test_foreach_across_table_switch},
     };
     TTSHM_TEST_SUITE("reader_hardening", cases);
     int rc = ttshm_test_run();
