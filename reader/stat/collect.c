@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "stat.h"
 
@@ -363,6 +364,9 @@ uint64_t stat_rows(const struct stat_options *o, struct stat_model *m,
     return n;
 }
 
+/* Every user's segments, with their owner: the caller shows its own (root:
+ * all), or all of them with --all-users, and counts the others, so that "not
+ * found" is never said of segments that exist. */
 static int list_segments(const char *registry, struct ttshm_segment_info **out, size_t *n)
 {
     size_t max = 16, found = 0;
@@ -372,7 +376,7 @@ static int list_segments(const char *registry, struct ttshm_segment_info **out, 
             return -TTSHM_E_NOMEM;
         for (size_t i = 0; i < max; i++)
             v[i].struct_size = sizeof v[i];
-        int rc = ttshm_list(registry, v, max, &found);
+        int rc = ttshm_list_flags(registry, TTSHM_LIST_ALL_USERS, v, max, &found);
         if (rc != 0) {
             free(v);
             return rc;
@@ -421,12 +425,17 @@ int stat_collect(const struct stat_options *o, struct stat_model *m)
 
     /* One bad segment never hides the others: it is reported, the rest shown. */
     uint64_t spent_ns = 0;
+    uid_t me = geteuid();
     for (size_t i = 0; i < ninfo; i++) {
         struct stat_segment *s = &m->seg[m->nseg];
         memset(s, 0, sizeof *s);
         s->info = infos[i];
         if (s->info.flags & TTSHM_SEGMENT_UNREADABLE) {
             m->unreadable++;
+            continue;
+        }
+        if (!o->all_users && me != 0 && s->info.owner_uid != me) {
+            m->others++; /* another user's: shown with --all-users */
             continue;
         }
         rc = read_segment(s, &spent_ns);

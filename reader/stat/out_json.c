@@ -149,7 +149,7 @@ static void problems(FILE *out, const struct stat_model *m)
         json_string(out, ttshm_strerror(p->err));
         fputs("}", out);
     }
-    fprintf(out, "],\"unreadable\":%zu", m->unreadable);
+    fprintf(out, "],\"unreadable\":%zu,\"other_users\":%zu", m->unreadable, m->others);
 }
 
 void stat_output_json(FILE *out, const struct stat_options *o, struct stat_model *m)

@@ -584,15 +584,6 @@ static void list_view(FILE *out, const struct stat_options *o, const struct stat
  * segments this user may not read. */
 static void nothing_found(FILE *out, const struct stat_options *o, const struct stat_model *m)
 {
-    if (m->unreadable) {
-        fprintf(out,
-                "%zu ttshm %s %s but %s not readable by this user (see --all-users, or run as "
-                "%s owner or root).\n",
-                m->unreadable, plural(m->unreadable, "segment", "segments"),
-                m->unreadable == 1 ? "exists" : "exist", m->unreadable == 1 ? "is" : "are",
-                m->unreadable == 1 ? "its" : "their");
-        return;
-    }
     if (o->npids)
         fprintf(out, "No ttshm writer with the selected pid%s", o->npids == 1 ? "" : "s");
     else
@@ -600,6 +591,13 @@ static void nothing_found(FILE *out, const struct stat_options *o, const struct 
     if (o->name)
         fprintf(out, " in registry '%s'", o->name);
     fputs(".\n", out);
+    if (m->unreadable)
+        fprintf(out, "%zu ttshm %s of other users %s but %s not readable by this user.\n",
+                m->unreadable, plural(m->unreadable, "segment", "segments"),
+                m->unreadable == 1 ? "exists" : "exist", m->unreadable == 1 ? "is" : "are");
+    if (m->others)
+        fprintf(out, "%zu ttshm %s of other users left out: see --all-users.\n", m->others,
+                plural(m->others, "segment", "segments"));
 }
 
 void stat_output_text(FILE *out, const struct stat_options *o, struct stat_model *m)

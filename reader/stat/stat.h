@@ -96,6 +96,7 @@ struct stat_model {
     struct stat_problem *problems;
     size_t nproblems;
     size_t unreadable; /* segments listed that this user may not open */
+    size_t others;     /* other users' segments left out (no --all-users) */
     uint64_t now_mono_ns, now_real_ns;
     bool bad; /* a segment could not be read: exit 3 */
     /* Watch mode: the totals of the previous frame and the time between the

@@ -56,13 +56,14 @@ def check_devices(devices, what):
 
 def check_document(doc, with_buffers):
     check(isinstance(doc, dict), "document is not an object")
-    eq(set(doc), {"schema", "time_ns", "time_s", "segments", "errors", "unreadable", "totals"},
-       "top-level keys")
+    eq(set(doc), {"schema", "time_ns", "time_s", "segments", "errors", "unreadable",
+                  "other_users", "totals"}, "top-level keys")
     eq(doc["schema"], "ttshm.stat/2", "schema")
     u64_string(doc["time_ns"], "time_ns")
     seconds(doc["time_s"], doc["time_ns"], "time_s")
     eq(doc["errors"], [], "errors")
     u64(doc["unreadable"], "unreadable")
+    u64(doc["other_users"], "other_users")
     eq(set(doc["totals"]), {"devices"}, "keys of totals")
     check_devices(doc["totals"]["devices"], "totals")
     for seg in doc["segments"]:
