@@ -143,6 +143,30 @@ def test_good_segment_shown_next_to_a_bad_one():
         check("2 leaked buffers" in p.stdout, "the good segment's leaks are shown", p.stdout)
 
 
+def test_busy_segments_do_not_hide_a_good_one():
+    """Empty objects held locked look like writers stopped mid-start: each one
+    is reported busy (after a bounded wait), the good segment is shown."""
+    import fcntl
+    with Registry("busy") as reg:
+        reps = run_sim(reg, "--devices", 1, "--events", 200, "--leak", 1)  # slot 0
+        fds = []
+        try:
+            for slot in range(1, 101):
+                fd = os.open("/dev/shm/ttshm.%s.%d" % (reg.name, slot), os.O_CREAT | os.O_RDWR,
+                             0o600)
+                fcntl.lockf(fd, fcntl.LOCK_EX)
+                fds.append(fd)
+            doc = stat_json(reg, expect_rc=3)
+            eq(one_segment(doc)["name"], reps["final"]["segment"], "the good segment is shown")
+            eq(len(doc["errors"]), 100, "every busy object is named")
+            p = stat("--name", reg.name, "--leaks")
+            eq(p.returncode, 3, "exit status of --leaks next to busy objects")
+            check("1 leaked buffer (" in p.stdout, "the good segment's leak", p.stdout)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+
 def test_sim_usage():
     for args in (["--bogus"], ["--devices", "0"], ["--devices", "65"], ["--profile", "gpt"],
                  ["--crash=maybe"], ["--leak", "3", "--crash"], ["--hold", "-1"],
