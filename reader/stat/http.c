@@ -125,7 +125,9 @@ int stat_serve(const struct stat_options *o)
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    /* No MHD_USE_ERROR_LOG: its bind message names "port 0" (the address is
+     * passed whole); ours below names the address. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct MHD_Daemon *d = MHD_start_daemon(
