@@ -17,6 +17,7 @@
  */
 #include <sched.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "errors.h"
 #include "nocancel.h"
@@ -146,18 +147,24 @@ static void complete_locked(struct ttshm_writer *w, uint64_t old_epoch)
     ttshm_retire_table(w, old);
 }
 
+/* The growth lock is taken with cancellation off (nocancel.h) in each of
+ * the three entry points below. */
 void ttshm_finish_migration(struct ttshm_writer *w)
 {
+    int cancel = ttshm_nocancel_begin();
     pthread_mutex_lock(&w->grow_lock);
     finish_migration_locked(w);
     pthread_mutex_unlock(&w->grow_lock);
+    ttshm_nocancel_end(cancel);
 }
 
 void ttshm_complete_migration(struct ttshm_writer *w, uint64_t old_epoch)
 {
+    int cancel = ttshm_nocancel_begin();
     pthread_mutex_lock(&w->grow_lock);
     complete_locked(w, old_epoch);
     pthread_mutex_unlock(&w->grow_lock);
+    ttshm_nocancel_end(cancel);
 }
 
 /* Caller holds grow_lock and is outside any read-side section: moves every
@@ -184,22 +191,66 @@ static bool finish_migration_locked(struct ttshm_writer *w)
     return true;
 }
 
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The wait before the next try after `failures` (>= 1) failed growths in a
+ * row: 1 ms, doubled up to 1 s. */
+#define RETRY_FIRST_NS 1000000ull    /* 1 ms */
+#define RETRY_MAX_NS   1000000000ull /* 1 s */
+static uint64_t retry_wait_ns(unsigned failures)
+{
+    return failures > 10 ? RETRY_MAX_NS : RETRY_FIRST_NS << (failures - 1);
+}
+
+/* Caller holds grow_lock. */
+static void note_failure(struct ttshm_writer *w)
+{
+    w->grow_failures++;
+    atomic_store_explicit(&w->grow_retry_ns, monotonic_ns() + retry_wait_ns(w->grow_failures),
+                          memory_order_relaxed);
+}
+
+static void grow_locked(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mode);
+
+bool ttshm_grow_waiting(struct ttshm_writer *w)
+{
+    uint64_t retry = atomic_load_explicit(&w->grow_retry_ns, memory_order_relaxed);
+    return retry != 0 && monotonic_ns() < retry;
+}
+
 void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mode)
 {
+    /* Within the wait after a failure, without the lock: every claim of a
+     * full table comes here, and the lock would serialise them. */
+    uint64_t retry = atomic_load_explicit(&w->grow_retry_ns, memory_order_relaxed);
+    if (__builtin_expect(retry != 0, 0) && (mode != TTSHM_GROW_FULL || monotonic_ns() < retry))
+        return; /* only a claim that found no room tries again, and not before retry */
+    int cancel = ttshm_nocancel_begin();
     if (mode != TTSHM_GROW_IF_NEEDED)
         pthread_mutex_lock(&w->grow_lock);
     else if (pthread_mutex_trylock(&w->grow_lock) != 0)
-        return; /* another thread is growing; the current table still has room */
+        goto done; /* another thread is growing; the current table still has room */
+    grow_locked(w, epoch, mode);
+    pthread_mutex_unlock(&w->grow_lock);
+done:
+    ttshm_nocancel_end(cancel);
+}
+
+static void grow_locked(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mode)
+{
     if (atomic_load_explicit(&w->closed, memory_order_relaxed) || !finish_migration_locked(w))
-        goto out;
+        return;
     struct ttshm_view *v = atomic_load_explicit(&w->view, memory_order_acquire);
     struct ttshm_table *cur = v->cur;
     if (cur->epoch != epoch)
-        goto out; /* someone grew it while we waited */
+        return; /* someone grew it while we waited */
     if (mode == TTSHM_GROW_IF_NEEDED && ttshm_used_total(cur) <= TTSHM_GROW_AT(cur->nslots))
-        goto out;
-    if (w->grow_failed && mode != TTSHM_GROW_FULL)
-        goto out; /* retried only when a claim finds the table full */
+        return;
 
     uint64_t live_bytes, live = ttshm_live_total(w->hdr, &live_bytes);
     uint64_t nslots = ttshm_table_size_for(live, cur->nslots);
@@ -211,7 +262,7 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
     struct ttshm_table *nt = ttshm_preparer_take(w, enough, false, &pending);
     if (nt == NULL && pending) {
         if (mode == TTSHM_GROW_IF_NEEDED && ttshm_used_total(cur) <= TTSHM_HOLD_AT(cur->nslots))
-            goto out; /* the table still has room: let the preparer finish */
+            return; /* the table still has room: let the preparer finish */
         nt = ttshm_preparer_take(w, enough, true, &pending);
     }
     struct ttshm_view *mig = calloc(1, sizeof *mig), *done = calloc(1, sizeof *done);
@@ -225,12 +276,13 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
             ttshm_table_unlink(w, nt->epoch);
             ttshm_table_destroy(nt);
         }
-        w->grow_failed = true;
+        note_failure(w);
         ttshm_report(w, "cannot grow the table to %llu slots: %s; new records may be dropped",
                      (unsigned long long)nslots, ttshm_strerror(rc));
-        goto out;
+        return;
     }
-    w->grow_failed = false;
+    w->grow_failures = 0;
+    atomic_store_explicit(&w->grow_retry_ns, 0, memory_order_relaxed);
     nt->start_live = live;
     *mig = (struct ttshm_view){.cur = nt, .old = cur, .after = done};
     *done = (struct ttshm_view){.cur = nt};
@@ -239,6 +291,4 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
      * each such claim is either seen by the migration or sees this view. */
     atomic_store_explicit(&w->view, mig, memory_order_seq_cst);
     ttshm_retire_view(w, v);
-out:
-    pthread_mutex_unlock(&w->grow_lock);
 }

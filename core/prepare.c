@@ -203,11 +203,15 @@ void ttshm_preparer_request(struct ttshm_writer *w, const struct ttshm_table *cu
         pthread_mutex_trylock(&p->lock) != 0)
         return;
     atomic_store_explicit(&p->asked_for_epoch, cur->epoch, memory_order_relaxed);
+    /* Naming a new thread writes to /proc: a cancellation point, here with
+     * the lock held and inside a read-side section. */
+    int cancel = ttshm_nocancel_begin();
     if (ensure_started(w, &p->maker, maker_main, "ttshm-prepare")) {
         p->want_slots = ttshm_table_size_for(projected_live(w, cur), cur->nslots);
         pthread_cond_signal(&p->maker.wake);
     }
     pthread_mutex_unlock(&p->lock);
+    ttshm_nocancel_end(cancel);
 }
 
 /* Called with grow_lock held and outside any read-side section. */

@@ -179,6 +179,12 @@ static enum ttshm_probe claim(ttshm_writer *w, struct ttshm_view **v,
                 continue;
             }
         }
+        /* A table found without room while growth waits to be retried:
+         * dropped at once, not after a probe of TTSHM_MAX_PROBE slots. */
+        if (__builtin_expect(
+                atomic_load_explicit(&w->no_room_epoch, memory_order_relaxed) == cur->epoch, 0) &&
+            ttshm_grow_waiting(w))
+            return TTSHM_PROBE_FULL;
         /* A duplicate may still sit in the table being drained. */
         uint64_t size;
         if (dedup && (*v)->old != NULL &&
@@ -192,8 +198,10 @@ static enum ttshm_probe claim(ttshm_writer *w, struct ttshm_view **v,
             break;
         uint64_t full_epoch = cur->epoch; /* cur may be freed outside */
         OUTSIDE_READ_SECTION(w, v, ttshm_grow(w, full_epoch, TTSHM_GROW_FULL));
-        if ((*v)->cur->epoch == full_epoch)
+        if ((*v)->cur->epoch == full_epoch) {
+            atomic_store_explicit(&w->no_room_epoch, full_epoch, memory_order_relaxed);
             return r; /* no growth to be had: dropped */
+        }
     }
     if (r == TTSHM_PROBE_REPLACED) {
         out->dup = true;
@@ -314,6 +322,11 @@ enum ttshm_result ttshm_record_alloc(ttshm_writer *w, uint32_t device, enum ttsh
     enum ttshm_result res;
     if (!accept(w, device, (unsigned)type, &res))
         return res;
+    if (__builtin_expect(size > TTSHM_MAX_RECORD_BYTES, 0)) {
+        /* Bad input: counted, and kept out of the byte counters. */
+        add(&w->hdr->counters[device][type].dropped, 1);
+        return TTSHM_DROPPED;
+    }
     if (__builtin_expect(type != TTSHM_CB, 1))
         return record_alloc(w, device, type, address, size, tag);
     pthread_mutex_lock(&w->cb_lock[device]);

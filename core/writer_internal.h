@@ -14,6 +14,9 @@
 #include "ttshm/writer.h"
 
 #define TTSHM_USED_SHARDS 16
+/* The largest buffer recorded (256 TiB): a larger size is bad input,
+ * counted as dropped, so that no byte counter (a sum of sizes) can wrap. */
+#define TTSHM_MAX_RECORD_BYTES (1ull << 48)
 /* Slots moved from the old table to the new one per recording call. */
 #define TTSHM_MIGRATE_CHUNK 32
 
@@ -96,7 +99,15 @@ struct ttshm_writer {
     /* Serialises growth, migration completion and close. */
     pthread_mutex_t grow_lock;
     _Atomic uint64_t next_epoch;
-    bool grow_failed;
+    /* After a failed growth no claim tries again before retry_ns
+     * (CLOCK_MONOTONIC): the wait doubles with each failure in a row, so a
+     * full /dev/shm costs a dropped record almost nothing (growth.c). */
+    _Atomic uint64_t grow_retry_ns;
+    unsigned grow_failures; /* in a row; under grow_lock */
+    /* The epoch of a table a claim found without room, growth having
+     * failed: until grow_retry_ns claims on it drop at once instead of
+     * probing it whole (record.c). */
+    _Atomic uint64_t no_room_epoch;
     struct ttshm_preparer prep;
 
     struct ttshm_writer *list_next; /* all writers of the process, for fork */
@@ -200,6 +211,8 @@ enum ttshm_grow_mode {
     TTSHM_GROW_FULL,      /* a claim found no room: wait, and retry after a failure */
 };
 void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mode);
+/* True while growth waits to be tried again after a failure. */
+bool ttshm_grow_waiting(struct ttshm_writer *w);
 /* prepare.c: frees a view / unmaps a table after a grace period, in the
  * background thread. */
 void ttshm_retire_view(struct ttshm_writer *w, struct ttshm_view *v);
