@@ -22,6 +22,7 @@
 #include "errors.h"
 #include "nocancel.h"
 #include "table_object.h"
+#include "table_pool.h"
 #include "writer_internal.h"
 
 #ifdef TTSHM_TSAN
@@ -139,10 +140,15 @@ static void complete_locked(struct ttshm_writer *w, uint64_t old_epoch)
         return; /* completed already */
     if (atomic_load_explicit(&v->old->migrate_stuck, memory_order_acquire))
         return; /* records that found no room stay live in it: keep it */
+    /* Epochs recur (recycled tables, table_pool.c): a late call for an
+     * earlier drain of the same table must not end this one. */
+    if (atomic_load_explicit(&v->old->migrate_done, memory_order_acquire) < chunk_count(v->old))
+        return;
     struct ttshm_table *old = v->old;
     set_tables(w->hdr, v->cur, NULL);
     atomic_store_explicit(&w->view, v->after, memory_order_seq_cst);
-    ttshm_table_unlink(w, old->epoch);
+    if (!ttshm_table_pool_reserve(w, old))
+        ttshm_table_unlink(w, old->epoch);
     ttshm_retire_view(w, v);
     ttshm_retire_table(w, old);
 }
@@ -272,10 +278,7 @@ static void grow_locked(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_
     if (rc != 0) {
         free(mig);
         free(done);
-        if (nt != NULL) {
-            ttshm_table_unlink(w, nt->epoch);
-            ttshm_table_destroy(nt);
-        }
+        ttshm_table_discard(w, nt);
         note_failure(w);
         ttshm_report(w, "cannot grow the table to %llu slots: %s; new records may be dropped",
                      (unsigned long long)nslots, ttshm_strerror(rc));

@@ -137,10 +137,14 @@ static int start_session(struct ttshm_writer *w, bool taken_over, uint64_t initi
     store(&h->state, TTSHM_SEG_INIT);
     ttshm_unlink_slot_tables(w);
     for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++) {
-        store(&h->cb_epoch[d], 0);
-        for (unsigned t = 0; t < TTSHM_TYPE_SLOTS; t++)
+        for (unsigned t = 0; t < TTSHM_TYPE_SLOTS; t++) {
+            store(&h->epoch[d][t], 0);
             memset(&h->counters[d][t], 0, sizeof h->counters[d][t]);
+        }
+        memset(&h->device_ident[d], 0, sizeof h->device_ident[d]);
     }
+    store(&h->tables_created, 0);
+    store(&h->table_bytes_created, 0);
     w->generation = generation;
     w->instance_id = random_u64();
     /* Tables are numbered from a random epoch, so that no one else can
@@ -263,6 +267,12 @@ static int try_slot(struct ttshm_writer *w, unsigned slot, uint64_t initial_slot
             taken_over = true;
         }
     }
+    /* A segment we understand is never smaller than our header object:
+     * leave a smaller one as it is (an older ABI's, or junk), unresized. */
+    if (taken_over && (uint64_t)st.st_size < TTSHM_HEADER_OBJECT_SIZE) {
+        close(fd);
+        return SLOT_FOREIGN;
+    }
     if ((uint64_t)st.st_size < size && (rc = ttshm_object_reserve(fd, size)) != 0)
         goto fail;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -363,7 +373,7 @@ int ttshm_writer_open(const struct ttshm_writer_config *config, ttshm_writer **o
     for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++)
         pthread_mutex_init(&w->cb_lock[d], NULL);
     ttshm_preparer_init(w);
-    uint64_t initial = round_pow2(cfg.initial_slots ? cfg.initial_slots : 16384);
+    uint64_t initial = round_pow2(cfg.initial_slots ? cfg.initial_slots : TTSHM_DEFAULT_TABLE);
 
     /* Cancelled in here, this thread would leave the fork lock held. */
     int cancel = ttshm_nocancel_begin();

@@ -96,7 +96,10 @@ int ttshm_table_create(struct ttshm_writer *w, uint64_t nslots, struct ttshm_tab
     atomic_store_explicit(&t->hdr->epoch, epoch, memory_order_relaxed);
     atomic_store_explicit(&t->hdr->nslots, nslots, memory_order_relaxed);
     atomic_store_explicit(&t->hdr->slot_size, sizeof(struct ttshm_slot), memory_order_relaxed);
+    atomic_store_explicit(&t->hdr->generation, w->generation, memory_order_relaxed);
     atomic_store_explicit(&t->hdr->magic, TTSHM_TABLE_MAGIC, memory_order_release);
+    atomic_fetch_add_explicit(&w->hdr->tables_created, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->hdr->table_bytes_created, bytes, memory_order_relaxed);
     *out = t;
     return 0;
 fail:

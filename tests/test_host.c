@@ -115,17 +115,20 @@ static int fsize_case(void)
     /* The soft limit only: lowering the hard one could not be undone. */
     struct rlimit rl;
     CHECK(getrlimit(RLIMIT_FSIZE, &rl) == 0, "getrlimit");
-    rl.rlim_cur = 512 * 1024;
-    CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0, "setrlimit: %s", strerror(errno));
-    ttshm_writer *w = NULL;
-    struct ttshm_writer_config cfg = {.struct_size = sizeof cfg, .name = reg};
-    int rc = ttshm_writer_open(&cfg, &w); /* a 1 MiB first table */
-    CHECK(rc == -TTSHM_E_NOSPC && w == NULL, "open under ulimit -f 512: %d, want NOSPC", rc);
-    CHECK(ttshm_test_count_objects(reg) == 0, "objects left behind");
+    /* The header object, then a first table of 1 MiB, past the limit. */
+    static const uint64_t limits[] = {TTSHM_HEADER_OBJECT_SIZE - 1, 512 * 1024};
+    for (int i = 0; i < 2; i++) {
+        rl.rlim_cur = limits[i];
+        CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0, "setrlimit: %s", strerror(errno));
+        ttshm_writer *w = open_writer(16384);
+        CHECK(w == NULL, "open under a %llu-byte RLIMIT_FSIZE succeeded",
+              (unsigned long long)limits[i]);
+        CHECK(ttshm_test_count_objects(reg) == 0, "objects left behind");
+    }
 
     rl.rlim_cur = 4 << 20;
     CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0, "setrlimit: %s", strerror(errno));
-    w = open_writer(16384);
+    ttshm_writer *w = open_writer(16384);
     CHECK(w != NULL, "open under ulimit -f 4096");
     uint64_t recorded = 0, dropped = 0;
     alloc_many(w, 0, 200000, &recorded, &dropped); /* tables of 4 MiB and more do not fit */
