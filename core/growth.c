@@ -88,25 +88,48 @@ static uint64_t chunk_count(const struct ttshm_table *t)
     return (t->nslots + TTSHM_MIGRATE_CHUNK - 1) / TTSHM_MIGRATE_CHUNK;
 }
 
-/* Moves chunk idx; true when it was the last one to finish. */
-static bool move_chunk(struct ttshm_view *v, const struct ttshm_header *h, uint64_t idx,
-                       uint32_t tid)
+bool ttshm_slot_drop(struct ttshm_slot *s, struct ttshm_header *h)
 {
-    uint64_t claimed =
-        ttshm_table_move(v->old, v->cur, idx * TTSHM_MIGRATE_CHUNK, TTSHM_MIGRATE_CHUNK, h);
-    if (claimed == UINT64_MAX) {
-        /* The new table had no room: the records stay live (and found) in the
-         * old table, which is then never retired; new records may be dropped. */
-        atomic_store_explicit(&v->old->migrate_stuck, 1, memory_order_release);
+    uint64_t ctl = atomic_load_explicit(&s->ctl, memory_order_acquire);
+    uint64_t size = atomic_load_explicit(&s->size, memory_order_relaxed);
+    uint64_t meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
+    uint32_t dev = TTSHM_META_DEVICE(meta), type = TTSHM_META_TYPE(meta);
+    if (TTSHM_CTL_STATE(ctl) != TTSHM_SLOT_LIVE || dev >= TTSHM_MAX_DEVICES ||
+        type >= TTSHM_MEM_TYPE_COUNT ||
+        !atomic_compare_exchange_strong_explicit(&s->ctl, &ctl,
+                                                 TTSHM_CTL_NEXT(ctl, TTSHM_SLOT_TOMB),
+                                                 memory_order_seq_cst, memory_order_relaxed))
         return false;
+    struct ttshm_counter_block *c = &h->counters[dev][type];
+    atomic_fetch_add_explicit(&c->dropped, 1, memory_order_release);
+    atomic_fetch_add_explicit(&c->frees, 1, memory_order_release);
+    atomic_fetch_add_explicit(&c->freed_bytes, size, memory_order_release);
+    return true;
+}
+
+/* Moves the live records of chunk idx; true when it was the last one to
+ * finish. A record the new table has no room for (its probe run is full of
+ * records of one hash) is dropped: one overfull run costs only its own
+ * records, never the migration. */
+static bool move_chunk(struct ttshm_view *v, struct ttshm_header *h, uint64_t idx, uint32_t tid)
+{
+    struct ttshm_table *from = v->old;
+    uint64_t first = idx * TTSHM_MIGRATE_CHUNK, claimed = 0;
+    uint64_t end =
+        first + TTSHM_MIGRATE_CHUNK < from->nslots ? first + TTSHM_MIGRATE_CHUNK : from->nslots;
+    for (uint64_t i = first; i < end; i++) {
+        struct ttshm_move_out out = {NULL, 0, false};
+        if (ttshm_slot_move(&from->slots[i], v->cur, h, false, NULL, &out) == TTSHM_MOVE_FULL)
+            ttshm_slot_drop(&from->slots[i], h);
+        claimed += out.claimed_empty;
     }
     if (claimed)
         ttshm_note_used(v->cur, tid, claimed);
-    uint64_t done = atomic_fetch_add_explicit(&v->old->migrate_done, 1, memory_order_acq_rel) + 1;
-    return done == chunk_count(v->old);
+    uint64_t done = atomic_fetch_add_explicit(&from->migrate_done, 1, memory_order_acq_rel) + 1;
+    return done == chunk_count(from);
 }
 
-uint64_t ttshm_migrate_step(struct ttshm_view *v, const struct ttshm_header *h, uint32_t tid)
+uint64_t ttshm_migrate_step(struct ttshm_view *v, struct ttshm_header *h, uint32_t tid)
 {
     struct ttshm_table *old = v->old;
     uint64_t idx = atomic_fetch_add_explicit(&old->migrate_next, 1, memory_order_relaxed);
@@ -115,7 +138,7 @@ uint64_t ttshm_migrate_step(struct ttshm_view *v, const struct ttshm_header *h, 
     return move_chunk(v, h, idx, tid) ? old->epoch : 0;
 }
 
-static bool finish_migration_locked(struct ttshm_writer *w);
+static void finish_migration_locked(struct ttshm_writer *w);
 
 /* Caller holds grow_lock. */
 static void set_tables(struct ttshm_header *h, const struct ttshm_table *cur,
@@ -138,8 +161,6 @@ static void complete_locked(struct ttshm_writer *w, uint64_t old_epoch)
     struct ttshm_view *v = atomic_load_explicit(&w->view, memory_order_acquire);
     if (v->old == NULL || v->old->epoch != old_epoch)
         return; /* completed already */
-    if (atomic_load_explicit(&v->old->migrate_stuck, memory_order_acquire))
-        return; /* records that found no room stay live in it: keep it */
     /* Epochs recur (recycled tables, table_pool.c): a late call for an
      * earlier drain of the same table must not end this one. */
     if (atomic_load_explicit(&v->old->migrate_done, memory_order_acquire) < chunk_count(v->old))
@@ -175,12 +196,12 @@ void ttshm_complete_migration(struct ttshm_writer *w, uint64_t old_epoch)
 
 /* Caller holds grow_lock and is outside any read-side section: moves every
  * chunk left, waits for the chunks other threads are moving (a few
- * microseconds each), and completes. False if the migration is stuck. */
-static bool finish_migration_locked(struct ttshm_writer *w)
+ * microseconds each), and completes. */
+static void finish_migration_locked(struct ttshm_writer *w)
 {
     struct ttshm_view *v = atomic_load_explicit(&w->view, memory_order_acquire);
     if (v->old == NULL)
-        return true;
+        return;
     struct ttshm_table *old = v->old;
     uint64_t n = chunk_count(old);
     uint64_t idx;
@@ -188,13 +209,9 @@ static bool finish_migration_locked(struct ttshm_writer *w)
     while ((idx = atomic_fetch_add_explicit(&old->migrate_next, 1, memory_order_relaxed)) < n)
         move_chunk(v, w->hdr, idx, 0);
     ttshm_rcu_read_unlock();
-    while (atomic_load_explicit(&old->migrate_done, memory_order_acquire) < n) {
-        if (atomic_load_explicit(&old->migrate_stuck, memory_order_acquire))
-            return false;
+    while (atomic_load_explicit(&old->migrate_done, memory_order_acquire) < n)
         sched_yield(); /* let the threads moving those chunks run */
-    }
     complete_locked(w, old->epoch);
-    return true;
 }
 
 static uint64_t monotonic_ns(void)
@@ -249,8 +266,9 @@ done:
 
 static void grow_locked(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mode)
 {
-    if (atomic_load_explicit(&w->closed, memory_order_relaxed) || !finish_migration_locked(w))
+    if (atomic_load_explicit(&w->closed, memory_order_relaxed))
         return;
+    finish_migration_locked(w);
     struct ttshm_view *v = atomic_load_explicit(&w->view, memory_order_acquire);
     struct ttshm_table *cur = v->cur;
     if (cur->epoch != epoch)

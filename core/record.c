@@ -89,22 +89,10 @@ static enum ttshm_result chase(ttshm_writer *w, const struct ttshm_record *rec,
         enum ttshm_move m = ttshm_slot_move(slot, now->cur, w->hdr, dedup, rec, &out);
         if (m == TTSHM_MOVE_FULL) {
             /* No room, and `placed` may already be drained and retired: the
-             * record cannot stay there. Remove it and count it dropped, and
-             * freed, so that live counts keep matching the table. Unless the
-             * migration moved it meanwhile (then the CAS fails). Only the
-             * tables' own gates hold back claims enough to make this rare. */
-            uint64_t ctl = atomic_load_explicit(&slot->ctl, memory_order_acquire);
-            uint64_t size = atomic_load_explicit(&slot->size, memory_order_relaxed);
-            if (TTSHM_CTL_STATE(ctl) == TTSHM_SLOT_LIVE &&
-                atomic_compare_exchange_strong_explicit(
-                    &slot->ctl, &ctl, TTSHM_CTL_NEXT(ctl, TTSHM_SLOT_TOMB), memory_order_seq_cst,
-                    memory_order_relaxed)) {
-                add(&c->dropped, 1);
-                add(&c->frees, 1);
-                add(&c->freed_bytes, size);
-                return TTSHM_DROPPED;
-            }
-            return res;
+             * record cannot stay there. Unless the migration moved it
+             * meanwhile. Only the tables' own gates hold back claims enough
+             * to make this rare. */
+            return ttshm_slot_drop(slot, w->hdr) ? TTSHM_DROPPED : res;
         }
         if (m == TTSHM_MOVE_NONE)
             return res; /* moved by the migration (the slot may hold another record now) */
@@ -198,6 +186,12 @@ static enum ttshm_probe claim(ttshm_writer *w, struct ttshm_view **v,
         r = ttshm_table_claim(cur, rec, hash, dedup, h, &out->slot);
         if (__builtin_expect(r != TTSHM_PROBE_FULL, 1))
             break;
+        /* No room within TTSHM_MAX_PROBE slots of a table at most half used:
+         * a probe run full of records of one hash (CBs of one owner at one
+         * address). No table could hold them all: this record is dropped,
+         * and the table is not grown for it. */
+        if (ttshm_used_total(cur) <= TTSHM_MIGRATING_AT(cur->nslots))
+            return r;
         uint64_t full_epoch = cur->epoch; /* cur may be freed outside */
         OUTSIDE_READ_SECTION(w, v, ttshm_grow(w, full_epoch, TTSHM_GROW_FULL));
         if ((*v)->cur->epoch == full_epoch) {

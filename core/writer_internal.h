@@ -43,7 +43,6 @@ struct ttshm_table {
     /* Migration, when this table is being drained: */
     alignas(TTSHM_CACHELINE) _Atomic uint64_t migrate_next; /* next chunk to claim */
     _Atomic uint64_t migrate_done;                          /* chunks finished */
-    _Atomic int migrate_stuck;                              /* the new table had no room */
 };
 
 /* What a recording call works on: immutable once published, swapped whole under
@@ -165,11 +164,6 @@ struct ttshm_move_out {
 enum ttshm_move ttshm_slot_move(struct ttshm_slot *s, struct ttshm_table *to,
                                 const struct ttshm_header *h, bool dedup,
                                 const struct ttshm_record *expect, struct ttshm_move_out *out);
-/* Moves the live records of slots [first, first+count) of `from` into `to`.
- * Returns the number of never-used slots claimed in `to`, or UINT64_MAX if
- * `to` had no room (the record stays live in `from`). */
-uint64_t ttshm_table_move(struct ttshm_table *from, struct ttshm_table *to, uint64_t first,
-                          uint64_t count, const struct ttshm_header *h);
 
 /* growth.c */
 /* Live records of a header, summed from the counters; bytes in *bytes. */
@@ -207,7 +201,11 @@ uint64_t ttshm_table_size_for(uint64_t live, uint64_t cur_slots);
 void ttshm_finish_migration(struct ttshm_writer *w);
 /* Moves one chunk of v->old; returns v->old's epoch if that finished the
  * migration (the caller then calls ttshm_complete_migration), else 0. */
-uint64_t ttshm_migrate_step(struct ttshm_view *v, const struct ttshm_header *h, uint32_t tid);
+uint64_t ttshm_migrate_step(struct ttshm_view *v, struct ttshm_header *h, uint32_t tid);
+/* Removes the live record of slot s (one no table had room for), counted as
+ * dropped and as freed so that live counts keep matching the tables. False
+ * if it was no longer live (moved or freed meanwhile). */
+bool ttshm_slot_drop(struct ttshm_slot *s, struct ttshm_header *h);
 void ttshm_complete_migration(struct ttshm_writer *w, uint64_t old_epoch);
 /* Grows (or rebuilds) table `epoch` if it is still the current one. Called
  * outside any RCU read-side section. */

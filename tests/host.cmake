@@ -22,3 +22,8 @@ target_link_libraries(test_dlclose PRIVATE ttshm_rel_common ttshm-reader ${CMAKE
 add_dependencies(test_dlclose ttshm)
 add_test(NAME host_dlclose COMMAND test_dlclose $<TARGET_FILE:ttshm>)
 set_tests_properties(host_dlclose PROPERTIES TIMEOUT 300)
+
+# One overfull probe run (many CBs of one owner at one address) costs only
+# that run (issue 11, item 8).
+ttshm_add_test(growth_overfull_run SOURCES test_overfull_run.c LIBS ttshm_rel_common ttshm
+               ttshm-reader TIMEOUT 120)
