@@ -4,7 +4,9 @@
  * 1-7, 9, 11, 19). Each case runs in a child process of its own, under a
  * deadline: a signal or a hang of the child is the failure being tested for.
  * `test_host <case>` runs one case (ctest runs each as a test of its own);
- * without an argument every case runs. Cases that need root (a memory
+ * without an argument every case runs. The long version (`make stress`,
+ * TTSHM_LONG=1) runs 200 cancellation rounds, 5,000 forks while opening and
+ * 3,000 forks during growth. Cases that need root (a memory
  * cgroup, a small tmpfs in a private mount namespace, a second uid) skip
  * with the reason otherwise.
  */
@@ -287,7 +289,7 @@ static void *cancelled_thread(void *arg)
     pthread_cleanup_push(unpoison_stack, NULL);
     pthread_cancel(pthread_self());
     uint64_t recorded = 0, dropped = 0;
-    alloc_many(cancel_w, 1u << 24, 50000, &recorded, &dropped);
+    alloc_many(cancel_w, 1ull << 40, 50000, &recorded, &dropped);
     pthread_testcancel();
     pthread_cleanup_pop(0);
     return NULL;
@@ -297,7 +299,7 @@ static int cancel_case(void)
 {
     cancel_w = open_writer(1024);
     CHECK(cancel_w != NULL, "open");
-    for (int round = 0; round < 8; round++) {
+    for (int round = 0, rounds = rel_long_mode() ? 200 : 8; round < rounds; round++) {
         pthread_t t;
         CHECK(pthread_create(&t, NULL, cancelled_thread, NULL) == 0, "pthread_create");
         void *ret;
@@ -371,7 +373,7 @@ static int fork_open_case(void)
 {
     pthread_t t;
     CHECK(pthread_create(&t, NULL, open_close_thread, NULL) == 0, "pthread_create");
-    int held = 0, forks = 300;
+    int held = 0, forks = rel_long_mode() ? 5000 : 300;
     for (int i = 0; i < forks; i++) {
         pid_t pid = fork();
         if (pid == 0)
@@ -413,7 +415,7 @@ static int fork_close_case(void)
     CHECK(growing_w != NULL, "open");
     pthread_t t;
     CHECK(pthread_create(&t, NULL, growth_thread, NULL) == 0, "pthread_create");
-    int hung = 0, forks = 200;
+    int hung = 0, forks = rel_long_mode() ? 3000 : 200;
     for (int i = 0; i < forks; i++) {
         pid_t pid = fork();
         if (pid == 0) {
@@ -741,6 +743,7 @@ static void test_squatted_names(void)
 
 int main(int argc, char **argv)
 {
+    rel_parse_args(argc, argv);
     static const struct ttshm_test_case cases[] = {
         {"sigxfsz", test_sigxfsz},
         {"memcg", test_memcg},
@@ -753,8 +756,9 @@ int main(int argc, char **argv)
         {"squatted_names", test_squatted_names},
     };
     ttshm_test_registry(reg, "host");
+    const char *only = argc > 1 && strncmp(argv[argc - 1], "--", 2) != 0 ? argv[argc - 1] : NULL;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (argc < 2 || strcmp(argv[1], cases[i].name) == 0)
+        if (only == NULL || strcmp(only, cases[i].name) == 0)
             ttshm_test_add_suite(cases[i].name, &cases[i], 1);
     int rc = ttshm_test_run();
     ttshm_test_unlink_registry(reg);
