@@ -43,7 +43,6 @@ static void empty_table(struct ttshm_table *t)
         atomic_store_explicit(&t->used[s].n, 0, memory_order_relaxed);
     atomic_store_explicit(&t->migrate_next, 0, memory_order_relaxed);
     atomic_store_explicit(&t->migrate_done, 0, memory_order_relaxed);
-    atomic_store_explicit(&t->migrate_stuck, 0, memory_order_relaxed);
 }
 
 void ttshm_table_discard(struct ttshm_writer *w, struct ttshm_table *t)
