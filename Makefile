@@ -79,12 +79,13 @@ uninstall:
 e2e: build
 	@python3 tests/e2e/prometheus_e2e.py $(BUILD)
 
-SOURCES = $(shell find core include reader sim tests bench -name '*.[ch]')
+SOURCES = $(shell find core include reader sim tests bench integrations -name '*.[ch]' \
+	-o -name '*.[ch]pp')
 
 format:
 	clang-format -i $(SOURCES)
 
-# CI: every C source formatted as .clang-format says.
+# CI: every C and C++ source formatted as .clang-format says.
 format-check:
 	@scripts/deps.sh clang-format
 	@clang-format --dry-run --Werror $(SOURCES) && echo "format: $(words $(SOURCES)) files ok"
