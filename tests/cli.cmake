@@ -10,6 +10,12 @@ endif()
 
 file(GLOB TTSHM_CLI_TESTS ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_*.py)
 list(SORT TTSHM_CLI_TESTS)
+# test_identity.py loads libttshm into the (uninstrumented) interpreter with
+# ctypes, which a sanitizer runtime refuses; identities are covered under the
+# sanitizers by core_runtime.
+if(NOT TTSHM_SANITIZE STREQUAL "")
+  list(FILTER TTSHM_CLI_TESTS EXCLUDE REGEX "test_identity[.]py$")
+endif()
 foreach(script ${TTSHM_CLI_TESTS})
   get_filename_component(stem ${script} NAME_WE)
   string(REGEX REPLACE "^test_" "cli_" name ${stem})
