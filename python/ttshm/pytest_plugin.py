@@ -319,6 +319,26 @@ def pytest_runtest_call(item):
         item.stash[_failure_key] = "\n".join(problems)
 
 
+class _FailureRepr:
+    """A failure report: the text, whose first line is the one-line summary
+    (pytest's "FAILED test - ...")."""
+
+    class _Crash:
+        def __init__(self, message):
+            self.message = message
+
+    def __init__(self, text):
+        self.text = text
+        self.reprcrash = self._Crash(text.splitlines()[0])
+
+    def toterminal(self, tw):
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self):
+        return self.text
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -330,7 +350,7 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.passed:
         report.outcome = "failed"
-        report.longrepr = message
+        report.longrepr = _FailureRepr(message)
     else:
         report.sections.append(("ttshm", message))
 
