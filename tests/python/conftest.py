@@ -34,6 +34,12 @@ os.environ["PYTHONPATH"] = PYTHON_SRC + (os.pathsep + os.environ["PYTHONPATH"] i
 if PYTHON_SRC not in sys.path:
     sys.path.insert(0, PYTHON_SRC)
 
+import ttshm  # noqa: E402
+
+if not os.path.abspath(ttshm.__file__).startswith(PYTHON_SRC + os.sep):
+    raise ImportError(f"these tests must import ttshm from {PYTHON_SRC}, not {ttshm.__file__} "
+                      f"(put {PYTHON_SRC} first on PYTHONPATH)")
+
 pytest_plugins = ["pytester"]
 
 _names = itertools.count()
