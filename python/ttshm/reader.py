@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Reading segments through libttshm-reader: ttshm.segments() and ttshm.open()."""
 import ctypes
+import gc
+import struct
 import time
 
 from . import _lib, errors
@@ -17,6 +19,11 @@ from .types import (
 )
 
 _MEM_TYPES = tuple(MemType)
+
+# struct ttshm_entry as raw bytes: unpacking a whole snapshot at once is
+# several times faster than reading ctypes fields entry by entry.
+_ENTRY = struct.Struct("=IIQQQQQII")
+assert _ENTRY.size == ctypes.sizeof(_lib.Entry)
 
 
 def _check(rc, context=None):
@@ -105,17 +112,38 @@ def _state(value):
         return WriterState.NONE  # ttshm_state_name() names any other value "none"
 
 
+def _mem_type(t):
+    return _MEM_TYPES[t] if t < len(_MEM_TYPES) else t
+
+
 def _buffer(e):
-    return Buffer(
-        device=e.device,
-        type=_MEM_TYPES[e.type] if e.type < len(_MEM_TYPES) else e.type,
-        address=e.address,
-        size=e.size,
-        tag=e.tag,
-        timestamp_ns=e.timestamp_ns,
-        generation=e.generation,
-        tid=e.tid,
-    )
+    return Buffer(e.device, _mem_type(e.type), e.address, e.size, e.tag, e.timestamp_ns, e.generation, e.tid)
+
+
+def _buffers(raw):
+    """Buffers from packed struct ttshm_entry records. A frozen dataclass's
+    __init__ sets each field through object.__setattr__; filling the instance
+    dict directly builds the same objects about twice as fast, and pausing the
+    cyclic GC (nothing here makes cycles) saves its passes over 100k new objects."""
+    new = object.__new__
+    types = _MEM_TYPES
+    ntypes = len(types)
+    out = []
+    append = out.append
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for device, t, address, size, tag, ts, generation, tid, _ in _ENTRY.iter_unpack(raw):
+            b = new(Buffer)
+            b.__dict__.update(
+                device=device, type=types[t] if t < ntypes else t, address=address, size=size,
+                tag=tag, timestamp_ns=ts, generation=generation, tid=tid,
+            )
+            append(b)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return out
 
 
 class Segment:
@@ -203,11 +231,9 @@ class Segment:
         count = ctypes.c_size_t(0)
         _check(self._lib.ttshm_reader_snapshot(self._h(), ctypes.byref(ptr), ctypes.byref(count)), self.name)
         try:
-            n = count.value
-            if n == 0:
+            if count.value == 0:
                 return []
-            entries = ctypes.cast(ptr, ctypes.POINTER(_lib.Entry * n)).contents
-            return [_buffer(e) for e in entries]
+            return _buffers(ctypes.string_at(ptr, count.value * _ENTRY.size))
         finally:
             _libc_free(ptr)
 
