@@ -46,7 +46,7 @@ uint64_t bench_coarse_ns(void);
 
 /* Hash of a buffer key shared by the in-process baselines: ttshm's own
  * (core/layout.c, compiled into the bench), so no table has a better hash. */
-#define bench_key_hash(device, type, address) ttshm_key_hash(device, type, address)
+#define bench_key_hash(device, type, address) ttshm_key_hash(device, type, address, 0)
 
 /* Opens a ttshm writer on registry reg (initial_slots 0: the default size),
  * as a runtime would; says why on stderr and returns NULL if it cannot. */

@@ -117,10 +117,15 @@ static void complete_locked(struct ttshm_writer *w, uint64_t old_epoch)
         return; /* completed already */
     if (atomic_load_explicit(&v->old->migrate_stuck, memory_order_acquire))
         return; /* records that found no room stay live in it: keep it */
+    /* Epochs recur (recycled tables, table_pool.c): a late call for an
+     * earlier drain of the same table must not end this one. */
+    if (atomic_load_explicit(&v->old->migrate_done, memory_order_acquire) < chunk_count(v->old))
+        return;
     struct ttshm_table *old = v->old;
     set_tables(w->hdr, v->cur, NULL);
     atomic_store_explicit(&w->view, v->after, memory_order_seq_cst);
-    ttshm_table_unlink(w, old->epoch);
+    if (!ttshm_table_pool_reserve(w, old))
+        ttshm_table_unlink(w, old->epoch);
     ttshm_retire_view(w, v);
     ttshm_retire_table(w, old);
 }
@@ -200,10 +205,7 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
     if (rc != 0) {
         free(mig);
         free(done);
-        if (nt != NULL) {
-            ttshm_table_unlink(w, nt->epoch);
-            ttshm_table_destroy(nt);
-        }
+        ttshm_table_discard(w, nt);
         w->grow_failed = true;
         ttshm_report(w, "cannot grow the table to %llu slots: %s; new records may be dropped",
                      (unsigned long long)nslots, ttshm_strerror(rc));

@@ -2,36 +2,6 @@
 /* Hashing and validation of the segment layout, shared by writer and reader. */
 #include "layout.h"
 
-static inline uint64_t mix64(uint64_t x)
-{
-    /* The murmur3/splitmix finaliser: every input bit affects every output bit. */
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
-uint64_t ttshm_key_hash(uint32_t device, uint32_t type, uint64_t address)
-{
-    return mix64(address ^ ((uint64_t)device << 48) ^ ((uint64_t)type << 40));
-}
-
-uint64_t ttshm_slot_check(uint64_t address, uint64_t size, uint64_t tag, uint64_t ts, uint64_t meta,
-                          uint64_t gen_epoch)
-{
-    /* Each field through its own odd multiplier, then one full mix: cheap on
-     * the write path, and any single changed field changes the result. */
-    uint64_t h = address * 0x9e3779b97f4a7c15ull;
-    h ^= size * 0xc2b2ae3d27d4eb4full;
-    h ^= tag * 0x165667b19e3779f9ull;
-    h ^= ts * 0xd6e8feb86659fd93ull;
-    h ^= meta * 0xff51afd7ed558ccdull;
-    h ^= gen_epoch * 0xc4ceb9fe1a85ec53ull;
-    return mix64(h);
-}
-
 int ttshm_header_validate(const struct ttshm_header *h, uint64_t mapped_size)
 {
     if (mapped_size < sizeof(h->magic))

@@ -61,7 +61,19 @@ struct ttshm_counter_block {
     _Atomic uint64_t dropped;
     _Atomic uint64_t capacity_bytes;
     _Atomic uint64_t capacity_banks;
-    uint64_t reserved[6];
+    _Atomic uint64_t bulk_freed; /* records freed by a free-all (also in frees) */
+    uint64_t reserved[5];
+};
+
+/* ---- identity of one device, published by the runtime ----
+ * A seqlock of its own: seq is odd while the fields change. The name is
+ * NUL-padded bytes in little-endian words (atomics, so that a reader racing
+ * a publication reads no torn word). */
+#define TTSHM_DEVICE_NAME_WORDS 6
+struct ttshm_device_ident {
+    _Atomic uint64_t seq;
+    _Atomic uint64_t unique_id;
+    _Atomic uint64_t name[TTSHM_DEVICE_NAME_WORDS];
 };
 
 /* ---- summary of the previous session, written at takeover ---- */
@@ -116,8 +128,14 @@ struct ttshm_header {
     _Atomic uint64_t old_epoch;
     _Atomic uint64_t old_slots;
 
-    _Atomic uint64_t dropped_global; /* events with a bad device or type */
-    alignas(TTSHM_CACHELINE) _Atomic uint64_t cb_epoch[TTSHM_MAX_DEVICES];
+    _Atomic uint64_t dropped_global;      /* events with a bad device or type */
+    _Atomic uint64_t tables_created;      /* table objects this session created */
+    _Atomic uint64_t table_bytes_created; /* ... their total size */
+
+    /* Free-all epoch of each device x type: a record carries the epoch it was
+     * made in and is dead once its epoch moved on (ttshm_record_free_all). */
+    alignas(TTSHM_CACHELINE) _Atomic uint64_t epoch[TTSHM_MAX_DEVICES][TTSHM_TYPE_SLOTS];
+    struct ttshm_device_ident device_ident[TTSHM_MAX_DEVICES];
 
     alignas(128) struct ttshm_counter_block counters[TTSHM_MAX_DEVICES][TTSHM_TYPE_SLOTS];
     struct ttshm_prev_session prev;
@@ -130,7 +148,8 @@ struct ttshm_table_header {
     _Atomic uint64_t epoch;       /* matches header.table_epoch / old_epoch */
     _Atomic uint64_t nslots;      /* power of two */
     _Atomic uint64_t slot_size;
-    uint64_t reserved[3];
+    _Atomic uint64_t generation; /* of the session that made it (its records' generation) */
+    uint64_t reserved[2];
 };
 
 /* Slot states (low 3 bits of ctl; the rest is a version bumped on every change). */
@@ -146,27 +165,25 @@ enum ttshm_slot_state {
 
 /* One live buffer: one cache line. The fields are read by readers with relaxed
  * loads between two loads of ctl (a per-slot seqlock); `check` is a hash of
- * the other fields so a torn or forged copy is detected. */
+ * the other fields so a torn or forged copy is detected. The key of a record
+ * is (device, type, address), and for a CB also its owner, kept in `tag`. */
 struct ttshm_slot {
     _Atomic uint64_t ctl;
     _Atomic uint64_t address;
     _Atomic uint64_t size;
     _Atomic uint64_t tag;
     _Atomic uint64_t timestamp_ns;
-    _Atomic uint64_t meta;      /* device:16 | type:8 | reserved:8 | tid:32 */
-    _Atomic uint64_t gen_epoch; /* generation:32 | cb_epoch:32 */
+    _Atomic uint64_t meta;  /* device:16 | type:8 | reserved:8 | tid:32 */
+    _Atomic uint64_t epoch; /* header.epoch[device][type] when it was made */
     _Atomic uint64_t check;
 };
 
 #define TTSHM_META(dev, type, tid)                                                                 \
     (((uint64_t)(dev) << 48) | ((uint64_t)(type) << 40) | (uint64_t)(uint32_t)(tid))
-#define TTSHM_META_KEY(m)     ((m)&0xffffff0000000000ull) /* device and type */
-#define TTSHM_META_DEVICE(m)  ((uint32_t)((m) >> 48))
-#define TTSHM_META_TYPE(m)    ((uint32_t)(((m) >> 40) & 0xff))
-#define TTSHM_META_TID(m)     ((uint32_t)(m))
-#define TTSHM_GEN_EPOCH(g, e) (((uint64_t)(uint32_t)(g) << 32) | (uint32_t)(e))
-#define TTSHM_GE_GEN(x)       ((uint32_t)((x) >> 32))
-#define TTSHM_GE_EPOCH(x)     ((uint32_t)(x))
+#define TTSHM_META_KEY(m)    ((m)&0xffffff0000000000ull) /* device and type */
+#define TTSHM_META_DEVICE(m) ((uint32_t)((m) >> 48))
+#define TTSHM_META_TYPE(m)   ((uint32_t)(((m) >> 40) & 0xff))
+#define TTSHM_META_TID(m)    ((uint32_t)(m))
 
 _Static_assert(sizeof(struct ttshm_slot) == 64, "slot is one cache line");
 _Static_assert(sizeof(struct ttshm_table_header) == 64, "table header is one cache line");
@@ -186,12 +203,46 @@ static inline uint64_t ttshm_table_bytes(uint64_t nslots)
 
 /* ---- helpers shared by both libraries (layout.c, names.c) ---- */
 
-/* Hash of a key: (device, type, address) -> 64 bits; the home slot is hash & (n-1). */
-uint64_t ttshm_key_hash(uint32_t device, uint32_t type, uint64_t address);
+static inline uint64_t ttshm_mix64(uint64_t x)
+{
+    /* The murmur3/splitmix finaliser: every input bit affects every output bit. */
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+/* The owner that is part of a record's key: a CB's tag, nothing for the rest. */
+static inline uint64_t ttshm_key_owner(uint32_t type, uint64_t tag)
+{
+    return type == TTSHM_CB ? tag : 0;
+}
+
+/* Hash of a key: (device, type, address, owner) -> 64 bits; the home slot is
+ * hash & (n-1). Inline: it is on every recording call. */
+static inline uint64_t ttshm_key_hash(uint32_t device, uint32_t type, uint64_t address,
+                                      uint64_t owner)
+{
+    return ttshm_mix64(address ^ ((uint64_t)device << 48) ^ ((uint64_t)type << 40) ^
+                       (owner * 0x9e3779b97f4a7c15ull));
+}
 
 /* Check word of a slot's fields. */
-uint64_t ttshm_slot_check(uint64_t address, uint64_t size, uint64_t tag, uint64_t ts, uint64_t meta,
-                          uint64_t gen_epoch);
+static inline uint64_t ttshm_slot_check(uint64_t address, uint64_t size, uint64_t tag, uint64_t ts,
+                                        uint64_t meta, uint64_t epoch)
+{
+    /* Each field through its own odd multiplier, then one full mix: cheap on
+     * the write path, and any single changed field changes the result. */
+    uint64_t h = address * 0x9e3779b97f4a7c15ull;
+    h ^= size * 0xc2b2ae3d27d4eb4full;
+    h ^= tag * 0x165667b19e3779f9ull;
+    h ^= ts * 0xd6e8feb86659fd93ull;
+    h ^= meta * 0xff51afd7ed558ccdull;
+    h ^= epoch * 0xc4ceb9fe1a85ec53ull;
+    return ttshm_mix64(h);
+}
 
 /* Live count and bytes of a counter block, derived so they are never negative
  * (frees are loaded before allocs: see struct ttshm_counter_block). */

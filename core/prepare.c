@@ -25,7 +25,8 @@
 
 #include "writer_internal.h"
 
-static void free_retired(struct ttshm_view *views, struct ttshm_table *tables)
+static void free_retired(struct ttshm_writer *w, struct ttshm_view *views,
+                         struct ttshm_table *tables)
 {
     while (views != NULL) {
         struct ttshm_view *next = views->retired_next;
@@ -34,7 +35,7 @@ static void free_retired(struct ttshm_view *views, struct ttshm_table *tables)
     }
     while (tables != NULL) {
         struct ttshm_table *next = tables->retired_next;
-        ttshm_table_destroy(tables);
+        ttshm_table_pool_put(w, tables);
         tables = next;
     }
 }
@@ -48,8 +49,8 @@ static void make_table(struct ttshm_writer *w, struct ttshm_preparer *p)
         return; /* what is ready will do */
     p->busy = true;
     pthread_mutex_unlock(&p->lock);
-    struct ttshm_table *t = NULL;
-    int rc = ttshm_table_create(w, nslots, &t);
+    struct ttshm_table *t = ttshm_table_pool_take(w, nslots);
+    int rc = t != NULL ? 0 : ttshm_table_create(w, nslots, &t);
     if (rc != 0)
         ttshm_report(w, "cannot prepare a table of %llu slots: %s", (unsigned long long)nslots,
                      ttshm_strerror(rc));
@@ -61,15 +62,14 @@ static void make_table(struct ttshm_writer *w, struct ttshm_preparer *p)
         p->ready = t;
         if (smaller != NULL) {
             pthread_mutex_unlock(&p->lock);
-            ttshm_table_unlink(w, smaller->epoch);
-            ttshm_table_destroy(smaller);
+            ttshm_table_discard(w, smaller);
             pthread_mutex_lock(&p->lock);
         }
     }
 }
 
 /* Caller holds p->lock. */
-static void reclaim(struct ttshm_preparer *p)
+static void reclaim(struct ttshm_writer *w, struct ttshm_preparer *p)
 {
     struct ttshm_view *views = p->retired_views;
     struct ttshm_table *tables = p->retired_tables;
@@ -84,7 +84,7 @@ static void reclaim(struct ttshm_preparer *p)
     while ((p->busy || p->want_slots != 0) && !p->stop)
         pthread_cond_wait(&p->done, &p->lock);
     pthread_mutex_unlock(&p->lock);
-    free_retired(views, tables);
+    free_retired(w, views, tables);
     pthread_mutex_lock(&p->lock);
 }
 
@@ -110,7 +110,7 @@ static void *reclaimer_main(void *arg)
     pthread_mutex_lock(&p->lock);
     while (!p->stop) {
         if (p->retired_views != NULL || p->retired_tables != NULL)
-            reclaim(p);
+            reclaim(w, p);
         else
             pthread_cond_wait(&p->reclaimer.wake, &p->lock);
     }
@@ -168,6 +168,8 @@ void ttshm_preparer_init(struct ttshm_writer *w)
     p->stop = p->busy = false;
     p->want_slots = 0;
     p->ready = NULL;
+    p->spare = NULL;
+    p->spare_reserved = false;
     p->retired_views = NULL;
     p->retired_tables = NULL;
     atomic_store_explicit(&p->asked_for_epoch, 0, memory_order_relaxed);
@@ -200,8 +202,13 @@ void ttshm_preparer_request(struct ttshm_writer *w, const struct ttshm_table *cu
         pthread_mutex_trylock(&p->lock) != 0)
         return;
     atomic_store_explicit(&p->asked_for_epoch, cur->epoch, memory_order_relaxed);
-    if (ensure_started(w, &p->maker, maker_main, "ttshm-prepare")) {
-        p->want_slots = ttshm_table_size_for(projected_live(w, cur), cur->nslots);
+    uint64_t want = ttshm_table_size_for(projected_live(w, cur), cur->nslots);
+    /* A rebuild at a size the spare has (or will have, once the table just
+     * drained has had its grace period) takes the spare at growth time:
+     * nothing to make. */
+    if (!ttshm_table_pool_covers(p, want, want) &&
+        ensure_started(w, &p->maker, maker_main, "ttshm-prepare")) {
+        p->want_slots = want;
         pthread_cond_signal(&p->maker.wake);
     }
     pthread_mutex_unlock(&p->lock);
@@ -232,7 +239,7 @@ static void retire(struct ttshm_writer *w, struct ttshm_view *v, struct ttshm_ta
         v->retired_next = NULL;
     if (t != NULL)
         t->retired_next = NULL;
-    free_retired(v, t);
+    free_retired(w, v, t);
 }
 
 void ttshm_retire_view(struct ttshm_writer *w, struct ttshm_view *v)
@@ -251,8 +258,13 @@ struct ttshm_table *ttshm_preparer_take(struct ttshm_writer *w, uint64_t min_slo
     struct ttshm_preparer *p = &w->prep;
     struct ttshm_table *t = NULL;
     pthread_mutex_lock(&p->lock);
-    /* Waiting out a table being made costs less than making another. */
-    while (wait && p->maker.started && !p->stop && (p->want_slots != 0 || p->busy))
+    /* Waiting out a table being made, or the drained table that becomes the
+     * spare after its grace period (microseconds, unless this process's
+     * threads are starved of CPU), costs less than making another. */
+    uint64_t max_slots = 4 * min_slots; /* a spare much too large would waste the memory */
+    while (wait && !p->stop &&
+           ((p->maker.started && (p->want_slots != 0 || p->busy)) ||
+            (p->spare_reserved && ttshm_table_pool_covers(p, min_slots, max_slots))))
         pthread_cond_wait(&p->done, &p->lock);
     /* Any prepared table will do if it is large enough: it is unpublished. A
      * smaller one stays for the thread to replace (discarding a large table
@@ -260,8 +272,11 @@ struct ttshm_table *ttshm_preparer_take(struct ttshm_writer *w, uint64_t min_slo
     if (p->ready != NULL && p->ready->nslots >= min_slots) {
         t = p->ready;
         p->ready = NULL;
+    } else {
+        t = ttshm_table_pool_take_locked(p, min_slots, max_slots);
     }
-    *pending = p->maker.started && (p->want_slots != 0 || p->busy);
+    *pending = (p->maker.started && (p->want_slots != 0 || p->busy)) ||
+               (t == NULL && p->spare_reserved && ttshm_table_pool_covers(p, min_slots, max_slots));
     pthread_mutex_unlock(&p->lock);
     return t;
 }
@@ -278,14 +293,12 @@ void ttshm_preparer_stop(struct ttshm_writer *w)
     worker_stop(&p->maker);
     worker_stop(&p->reclaimer);
     /* No recording call may run during close: what is retired is unused. */
-    free_retired(p->retired_views, p->retired_tables);
+    free_retired(w, p->retired_views, p->retired_tables);
     p->retired_views = NULL;
     p->retired_tables = NULL;
-    if (p->ready != NULL) {
-        ttshm_table_unlink(w, p->ready->epoch);
-        ttshm_table_destroy(p->ready);
-        p->ready = NULL;
-    }
+    ttshm_table_discard(w, p->ready);
+    p->ready = NULL;
+    ttshm_table_pool_drain(w);
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->lock);
 }

@@ -5,6 +5,7 @@
  * allocation, no lock: a slot claim CAS, a few relaxed stores, a release
  * store, and two fetch-adds on the device x type counters.
  */
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -182,8 +183,9 @@ static enum ttshm_probe claim(ttshm_writer *w, struct ttshm_view **v,
         /* A duplicate may still sit in the table being drained. */
         uint64_t size;
         if (dedup && (*v)->old != NULL &&
-            ttshm_table_remove((*v)->old, rec->meta, rec->address, hash, h, &size) ==
-                TTSHM_PROBE_DONE) {
+            ttshm_table_remove((*v)->old, rec->meta, rec->address,
+                               ttshm_key_owner(TTSHM_META_TYPE(rec->meta), rec->tag), hash, h,
+                               &size) == TTSHM_PROBE_DONE) {
             out->dup = true;
             out->dup_size = size;
         }
@@ -211,15 +213,13 @@ static enum ttshm_result record_alloc(ttshm_writer *w, uint32_t device, enum tts
     struct ttshm_counter_block *c = &h->counters[device][type];
     const bool is_cb = type == TTSHM_CB;
     const uint32_t tid = thread_id();
-    uint64_t cb_epoch =
-        is_cb ? atomic_load_explicit(&h->cb_epoch[device], memory_order_acquire) : 0;
     struct ttshm_record rec = {address,
                                size,
                                tag,
                                coarse_now_ns(),
                                TTSHM_META(device, type, tid),
-                               TTSHM_GEN_EPOCH(w->generation, cb_epoch)};
-    uint64_t hash = ttshm_key_hash(device, type, address);
+                               atomic_load_explicit(&h->epoch[device][type], memory_order_acquire)};
+    uint64_t hash = ttshm_key_hash(device, type, address, ttshm_key_owner(type, tag));
     enum ttshm_result result = TTSHM_RECORDED;
 
     ttshm_rcu_read_lock();
@@ -253,13 +253,13 @@ static enum ttshm_result record_alloc(ttshm_writer *w, uint32_t device, enum tts
 }
 
 static enum ttshm_result record_free(ttshm_writer *w, uint32_t device, enum ttshm_mem_type type,
-                                     uint64_t address)
+                                     uint64_t address, uint64_t owner)
 {
     struct ttshm_header *h = w->hdr;
     struct ttshm_counter_block *c = &h->counters[device][type];
     const uint32_t tid = thread_id();
     uint64_t meta = TTSHM_META(device, type, 0);
-    uint64_t hash = ttshm_key_hash(device, type, address);
+    uint64_t hash = ttshm_key_hash(device, type, address, owner);
     uint64_t size = 0;
 
     ttshm_rcu_read_lock();
@@ -270,9 +270,9 @@ static enum ttshm_result record_free(ttshm_writer *w, uint32_t device, enum ttsh
          * its copy is published before the old slot is retired. */
         r = TTSHM_PROBE_ABSENT;
         if (v->old != NULL)
-            r = ttshm_table_remove(v->old, meta, address, hash, h, &size);
+            r = ttshm_table_remove(v->old, meta, address, owner, hash, h, &size);
         if (r != TTSHM_PROBE_DONE)
-            r = ttshm_table_remove(v->cur, meta, address, hash, h, &size);
+            r = ttshm_table_remove(v->cur, meta, address, owner, hash, h, &size);
         /* Not found through a view a growth has since replaced: the record
          * may have moved to a table this view does not name. */
         struct ttshm_view *now = atomic_load_explicit(&w->view, memory_order_acquire);
@@ -329,31 +329,75 @@ enum ttshm_result ttshm_record_free(ttshm_writer *w, uint32_t device, enum ttshm
     if (!accept(w, device, (unsigned)type, &res))
         return res;
     if (__builtin_expect(type != TTSHM_CB, 1))
-        return record_free(w, device, type, address);
+        return record_free(w, device, type, address, 0);
+    return ttshm_record_free_cb(w, device, address, 0);
+}
+
+enum ttshm_result ttshm_record_free_cb(ttshm_writer *w, uint32_t device, uint64_t address,
+                                       uint64_t owner)
+{
+    enum ttshm_result res;
+    if (!accept(w, device, TTSHM_CB, &res))
+        return res;
     pthread_mutex_lock(&w->cb_lock[device]);
-    res = record_free(w, device, type, address);
+    res = record_free(w, device, TTSHM_CB, address, owner);
     pthread_mutex_unlock(&w->cb_lock[device]);
     return res;
 }
 
-enum ttshm_result ttshm_record_free_cbs(ttshm_writer *w, uint32_t device)
+/* Every record carries the epoch of its device x type at its making: moving
+ * the epoch on retires them all at once; their slots are reclaimed lazily.
+ * Called with the device's cb_lock held. */
+static void free_all_of_type(struct ttshm_header *h, uint32_t device, unsigned type)
 {
-    if (off(w))
-        return TTSHM_OFF;
-    struct ttshm_header *h = w->hdr;
-    if (device >= TTSHM_MAX_DEVICES) {
-        add(&h->dropped_global, 1);
-        return TTSHM_DROPPED;
-    }
-    /* Every CB record of the device carries the epoch it was made in: moving
-     * the epoch on retires them all at once; their slots are reclaimed lazily. */
-    pthread_mutex_lock(&w->cb_lock[device]);
-    atomic_fetch_add_explicit(&h->cb_epoch[device], 1, memory_order_acq_rel);
-    struct ttshm_counter_block *c = &h->counters[device][TTSHM_CB];
+    atomic_fetch_add_explicit(&h->epoch[device][type], 1, memory_order_acq_rel);
+    struct ttshm_counter_block *c = &h->counters[device][type];
     uint64_t count, bytes;
     ttshm_counters_live(c, &count, &bytes);
+    add(&c->bulk_freed, count);
     add(&c->frees, count);
     add(&c->freed_bytes, bytes);
+}
+
+enum ttshm_result ttshm_record_free_all(ttshm_writer *w, uint32_t device, int type)
+{
+    enum ttshm_result res;
+    bool all = type == TTSHM_ALL_TYPES;
+    if (!accept(w, device, all ? 0u : (unsigned)type, &res))
+        return res;
+    pthread_mutex_lock(&w->cb_lock[device]);
+    unsigned first = all ? 0u : (unsigned)type, end = all ? TTSHM_MEM_TYPE_COUNT : first + 1u;
+    for (unsigned t = first; t < end; t++)
+        free_all_of_type(w->hdr, device, t);
+    pthread_mutex_unlock(&w->cb_lock[device]);
+    return TTSHM_RECORDED;
+}
+
+enum ttshm_result ttshm_record_free_cbs(ttshm_writer *w, uint32_t device)
+{
+    return ttshm_record_free_all(w, device, TTSHM_CB);
+}
+
+enum ttshm_result ttshm_publish_device(ttshm_writer *w, uint32_t device, uint64_t unique_id,
+                                       const char *name)
+{
+    enum ttshm_result res;
+    if (!accept(w, device, 0, &res))
+        return res;
+    uint64_t words[TTSHM_DEVICE_NAME_WORDS] = {0};
+    size_t len = name ? strnlen(name, TTSHM_DEVICE_NAME_MAX) : 0;
+    for (size_t i = 0; i < len; i++)
+        words[i / 8] |= (uint64_t)(unsigned char)name[i] << (8 * (i % 8));
+    struct ttshm_device_ident *d = &w->hdr->device_ident[device];
+    /* A seqlock write: odd, the fields, even again (readers retry on odd or changed). */
+    pthread_mutex_lock(&w->cb_lock[device]);
+    uint64_t seq = atomic_load_explicit(&d->seq, memory_order_relaxed);
+    atomic_store_explicit(&d->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&d->unique_id, unique_id, memory_order_relaxed);
+    for (unsigned i = 0; i < TTSHM_DEVICE_NAME_WORDS; i++)
+        atomic_store_explicit(&d->name[i], words[i], memory_order_relaxed);
+    atomic_store_explicit(&d->seq, seq + 2, memory_order_release);
     pthread_mutex_unlock(&w->cb_lock[device]);
     return TTSHM_RECORDED;
 }

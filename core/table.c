@@ -48,16 +48,21 @@ static inline bool cas_ctl(struct ttshm_slot *s, uint64_t expect, uint64_t desir
                                                    memory_order_seq_cst);
 }
 
-/* A CB record is dead once its device's CB epoch moved on (free of all CBs). */
-static inline bool cb_stale(const struct ttshm_header *h, uint64_t meta, uint64_t gen_epoch)
+/* A record is dead once the epoch of its device x type moved on (a free-all). */
+static inline bool stale(const struct ttshm_header *h, uint64_t meta, uint64_t epoch)
 {
-    if (TTSHM_META_TYPE(meta) != TTSHM_CB)
-        return false;
-    uint32_t dev = TTSHM_META_DEVICE(meta);
-    if (dev >= TTSHM_MAX_DEVICES)
+    uint32_t dev = TTSHM_META_DEVICE(meta), type = TTSHM_META_TYPE(meta);
+    if (dev >= TTSHM_MAX_DEVICES || type >= TTSHM_TYPE_SLOTS)
         return true;
-    uint64_t e = atomic_load_explicit(&h->cb_epoch[dev], memory_order_acquire);
-    return (uint32_t)e != TTSHM_GE_EPOCH(gen_epoch);
+    return atomic_load_explicit(&h->epoch[dev][type], memory_order_acquire) != epoch;
+}
+
+/* Whether the slot holds the record of key (meta's device and type, address, owner). */
+static inline bool same_key(struct ttshm_slot *s, uint64_t key, uint64_t address, uint64_t owner)
+{
+    uint64_t m = ld(&s->meta);
+    return TTSHM_META_KEY(m) == key && ld(&s->address) == address &&
+           ttshm_key_owner(TTSHM_META_TYPE(m), ld(&s->tag)) == owner;
 }
 
 enum ttshm_probe ttshm_table_claim(struct ttshm_table *t, const struct ttshm_record *rec,
@@ -65,6 +70,7 @@ enum ttshm_probe ttshm_table_claim(struct ttshm_table *t, const struct ttshm_rec
                                    struct ttshm_claim *out)
 {
     const uint64_t key = TTSHM_META_KEY(rec->meta);
+    const uint64_t owner = ttshm_key_owner(TTSHM_META_TYPE(rec->meta), rec->tag);
 restart:;
     struct ttshm_slot *cand = NULL;
     uint64_t cand_ctl = 0;
@@ -88,8 +94,8 @@ restart:;
                 cand_ctl = c;
             }
         } else if (st == TTSHM_SLOT_LIVE) {
-            uint64_t m = ld(&s->meta);
-            if (dedup && TTSHM_META_KEY(m) == key && ld(&s->address) == rec->address) {
+            bool dead = stale(h, ld(&s->meta), ld(&s->epoch));
+            if (dedup && !dead && same_key(s, key, rec->address, owner)) {
                 uint64_t size = ld(&s->size);
                 uint64_t busy = TTSHM_CTL_NEXT(c, TTSHM_SLOT_BUSY);
                 if (!cas_ctl(s, c, busy))
@@ -98,7 +104,7 @@ restart:;
                 *out = (struct ttshm_claim){s, busy, size, false};
                 return TTSHM_PROBE_REPLACED;
             }
-            if (cand == NULL && cb_stale(h, m, ld(&s->gen_epoch))) {
+            if (cand == NULL && dead) {
                 cand = s;
                 cand_ctl = c;
             }
@@ -126,17 +132,18 @@ void ttshm_slot_publish(const struct ttshm_claim *c, const struct ttshm_record *
     atomic_store_explicit(&s->tag, rec->tag, memory_order_relaxed);
     atomic_store_explicit(&s->timestamp_ns, rec->timestamp_ns, memory_order_relaxed);
     atomic_store_explicit(&s->meta, rec->meta, memory_order_relaxed);
-    atomic_store_explicit(&s->gen_epoch, rec->gen_epoch, memory_order_relaxed);
+    atomic_store_explicit(&s->epoch, rec->epoch, memory_order_relaxed);
     atomic_store_explicit(&s->check,
                           ttshm_slot_check(rec->address, rec->size, rec->tag, rec->timestamp_ns,
-                                           rec->meta, rec->gen_epoch),
+                                           rec->meta, rec->epoch),
                           memory_order_relaxed);
     atomic_store_explicit(&s->ctl, TTSHM_CTL_NEXT(c->busy_ctl, TTSHM_SLOT_LIVE),
                           memory_order_release);
 }
 
 enum ttshm_probe ttshm_table_remove(struct ttshm_table *t, uint64_t meta, uint64_t address,
-                                    uint64_t hash, const struct ttshm_header *h, uint64_t *size)
+                                    uint64_t owner, uint64_t hash, const struct ttshm_header *h,
+                                    uint64_t *size)
 {
     const uint64_t key = TTSHM_META_KEY(meta);
 restart:;
@@ -149,9 +156,7 @@ restart:;
             return TTSHM_PROBE_ABSENT;
         if (st != TTSHM_SLOT_LIVE && st != TTSHM_SLOT_MOVING)
             continue;
-        uint64_t m = ld(&s->meta);
-        if (TTSHM_META_KEY(m) != key || ld(&s->address) != address ||
-            cb_stale(h, m, ld(&s->gen_epoch)))
+        if (!same_key(s, key, address, owner) || stale(h, ld(&s->meta), ld(&s->epoch)))
             continue;
         if (st == TTSHM_SLOT_MOVING) {
             /* Another writer thread is copying this record into the new table;
@@ -184,19 +189,20 @@ enum ttshm_move ttshm_slot_move(struct ttshm_slot *s, struct ttshm_table *to,
     if (TTSHM_CTL_STATE(c) != TTSHM_SLOT_LIVE)
         return TTSHM_MOVE_NONE;
     struct ttshm_record rec = {ld(&s->address),      ld(&s->size), ld(&s->tag),
-                               ld(&s->timestamp_ns), ld(&s->meta), ld(&s->gen_epoch)};
+                               ld(&s->timestamp_ns), ld(&s->meta), ld(&s->epoch)};
     if (expect != NULL && (TTSHM_META_KEY(rec.meta) != TTSHM_META_KEY(expect->meta) ||
-                           rec.address != expect->address))
+                           rec.address != expect->address || rec.tag != expect->tag))
         return TTSHM_MOVE_NONE; /* not that record: it was moved, the slot reused */
-    if (cb_stale(h, rec.meta, rec.gen_epoch)) {
+    if (stale(h, rec.meta, rec.epoch)) {
         cas_ctl(s, c, TTSHM_CTL_NEXT(c, TTSHM_SLOT_TOMB)); /* dead already: drop */
         return TTSHM_MOVE_NONE;
     }
     uint64_t moving = TTSHM_CTL_NEXT(c, TTSHM_SLOT_MOVING);
     if (!cas_ctl(s, c, moving))
         return TTSHM_MOVE_NONE; /* freed or moved by another thread meanwhile */
-    uint64_t hash =
-        ttshm_key_hash(TTSHM_META_DEVICE(rec.meta), TTSHM_META_TYPE(rec.meta), rec.address);
+    uint32_t type = TTSHM_META_TYPE(rec.meta);
+    uint64_t hash = ttshm_key_hash(TTSHM_META_DEVICE(rec.meta), type, rec.address,
+                                   ttshm_key_owner(type, rec.tag));
     struct ttshm_claim cl;
     enum ttshm_probe r = ttshm_table_claim(to, &rec, hash, dedup, h, &cl);
     if (r == TTSHM_PROBE_FULL) {

@@ -174,7 +174,10 @@ int ttshm_table_create(struct ttshm_writer *w, uint64_t nslots, struct ttshm_tab
     atomic_store_explicit(&t->hdr->epoch, epoch, memory_order_relaxed);
     atomic_store_explicit(&t->hdr->nslots, nslots, memory_order_relaxed);
     atomic_store_explicit(&t->hdr->slot_size, sizeof(struct ttshm_slot), memory_order_relaxed);
+    atomic_store_explicit(&t->hdr->generation, w->generation, memory_order_relaxed);
     atomic_store_explicit(&t->hdr->magic, TTSHM_TABLE_MAGIC, memory_order_release);
+    atomic_fetch_add_explicit(&w->hdr->tables_created, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->hdr->table_bytes_created, bytes, memory_order_relaxed);
     *out = t;
     return 0;
 fail:
@@ -358,10 +361,14 @@ static int start_session(struct ttshm_writer *w, bool taken_over, uint64_t initi
     store(&h->state, TTSHM_SEG_INIT);
     unlink_slot_tables(w);
     for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++) {
-        store(&h->cb_epoch[d], 0);
-        for (unsigned t = 0; t < TTSHM_TYPE_SLOTS; t++)
+        for (unsigned t = 0; t < TTSHM_TYPE_SLOTS; t++) {
+            store(&h->epoch[d][t], 0);
             memset(&h->counters[d][t], 0, sizeof h->counters[d][t]);
+        }
+        memset(&h->device_ident[d], 0, sizeof h->device_ident[d]);
     }
+    store(&h->tables_created, 0);
+    store(&h->table_bytes_created, 0);
     w->generation = generation;
     w->instance_id = random_u64();
     atomic_store_explicit(&w->next_epoch, 1, memory_order_relaxed);

@@ -28,6 +28,7 @@ struct ttshm_table {
     size_t map_bytes;
     uint64_t check_mask; /* how often a used-shard increment re-sums the shards */
     uint64_t start_live; /* live records when the table was published */
+    bool pooled;         /* reserved as the spare (table_pool.c) */
     /* TTSHM_GATE_*: set when a sum of the used shards passed a threshold, and
      * read before every claim, so that every thread holds back, not only the
      * one that happened to sum. Only ever raised. */
@@ -67,6 +68,9 @@ struct ttshm_preparer {
     bool stop, busy;                  /* busy: making a table right now */
     uint64_t want_slots;              /* the request (0: none) */
     struct ttshm_table *ready;        /* made, not yet taken */
+    struct ttshm_table *spare;        /* drained and emptied, for reuse (table_pool.c) */
+    bool spare_reserved;              /* a drained table will become the spare */
+    uint64_t reserved_slots;          /* ... of this size */
     struct ttshm_view *retired_views; /* to free after a grace period */
     struct ttshm_table *retired_tables;
     _Atomic uint64_t asked_for_epoch; /* one request per current table */
@@ -113,7 +117,7 @@ void ttshm_table_unlink(struct ttshm_writer *w, uint64_t epoch);
 
 /* table.c: the slot protocol on one table. */
 struct ttshm_record {
-    uint64_t address, size, tag, timestamp_ns, meta, gen_epoch;
+    uint64_t address, size, tag, timestamp_ns, meta, epoch;
 };
 enum ttshm_probe {
     TTSHM_PROBE_DONE = 0,     /* claimed a free slot / found and removed */
@@ -134,10 +138,12 @@ enum ttshm_probe ttshm_table_claim(struct ttshm_table *t, const struct ttshm_rec
                                    uint64_t hash, bool dedup, const struct ttshm_header *h,
                                    struct ttshm_claim *out);
 void ttshm_slot_publish(const struct ttshm_claim *c, const struct ttshm_record *rec);
-/* Removes the live record with meta's key and address; its size in *size.
- * In a table being drained, waits out a concurrent move of that very record. */
+/* Removes the live record with meta's device and type, address and owner
+ * (ttshm_key_owner); its size in *size. In a table being drained, waits out
+ * a concurrent move of that very record. */
 enum ttshm_probe ttshm_table_remove(struct ttshm_table *t, uint64_t meta, uint64_t address,
-                                    uint64_t hash, const struct ttshm_header *h, uint64_t *size);
+                                    uint64_t owner, uint64_t hash, const struct ttshm_header *h,
+                                    uint64_t *size);
 enum ttshm_move {
     TTSHM_MOVE_NONE = 0,     /* nothing live to move */
     TTSHM_MOVE_DONE = 1,     /* moved */
@@ -208,6 +214,29 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
  * background thread. */
 void ttshm_retire_view(struct ttshm_writer *w, struct ttshm_view *v);
 void ttshm_retire_table(struct ttshm_writer *w, struct ttshm_table *t);
+
+/* table_pool.c: one drained table kept for reuse, so that rebuilds under
+ * steady churn create no shared-memory object. */
+/* At the end of t's drain: whether t is to be kept as the spare (then its
+ * object stays linked), else the caller unlinks it. */
+bool ttshm_table_pool_reserve(struct ttshm_writer *w, struct ttshm_table *t);
+/* After t's grace period: makes t the spare, emptied, if it was reserved;
+ * else unmaps it. */
+void ttshm_table_pool_put(struct ttshm_writer *w, struct ttshm_table *t);
+/* Whether the spare, or the table reserved to become it, has between
+ * min_slots and max_slots slots. Caller holds p->lock. */
+bool ttshm_table_pool_covers(const struct ttshm_preparer *p, uint64_t min_slots,
+                             uint64_t max_slots);
+/* The spare if it has between min_slots and max_slots slots, else NULL.
+ * Caller holds p->lock. */
+struct ttshm_table *ttshm_table_pool_take_locked(struct ttshm_preparer *p, uint64_t min_slots,
+                                                 uint64_t max_slots);
+/* The spare if it has exactly nslots slots, else NULL. */
+struct ttshm_table *ttshm_table_pool_take(struct ttshm_writer *w, uint64_t nslots);
+/* Discards the spare (close, fork). */
+void ttshm_table_pool_drain(struct ttshm_writer *w);
+/* Unlinks t's object and unmaps it. NULL: nothing. */
+void ttshm_table_discard(struct ttshm_writer *w, struct ttshm_table *t);
 
 /* prepare.c */
 void ttshm_preparer_init(struct ttshm_writer *w);

@@ -32,6 +32,7 @@ struct mapped_table {
     size_t bytes;
     uint64_t epoch;
     uint64_t nslots;
+    uint64_t generation; /* of the session that made it: its records' generation */
     struct ttshm_slot *slots;
 };
 
@@ -217,6 +218,7 @@ static int map_table(struct ttshm_reader *r, struct mapped_table *t, uint64_t ep
     t->bytes = bytes;
     t->epoch = epoch;
     t->nslots = nslots;
+    t->generation = ld(&((const struct ttshm_table_header *)p)->generation);
     t->slots = (struct ttshm_slot *)((char *)p + sizeof(struct ttshm_table_header));
     return 0;
 }
@@ -424,6 +426,8 @@ int ttshm_reader_status(ttshm_reader *r, struct ttshm_status *out)
             return rc;
         read_previous(r->hdr, &st.previous);
         st.dropped_global = ld(&r->hdr->dropped_global);
+        st.tables_created = ld(&r->hdr->tables_created);
+        st.table_bytes_created = ld(&r->hdr->table_bytes_created);
         if (seq_unchanged(r, id.seq))
             break;
         if (i >= HEADER_TRIES)
@@ -445,6 +449,35 @@ int ttshm_reader_status(ttshm_reader *r, struct ttshm_status *out)
     st.migrating_slots = id.old_epoch ? id.old_slots : 0;
     st.shm_bytes = r->hdr_bytes + r->cur.bytes + r->old.bytes;
     return copy_versioned(out, &st, sizeof st);
+}
+
+/* Copies a device's published identity; false when none is (or while its
+ * writer is stuck mid-publication: an identity is informational, so a
+ * bounded number of tries, then none). */
+static bool read_device_identity(const struct ttshm_device_ident *d,
+                                 struct ttshm_device_identity *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < SLOT_TRIES; i++) {
+        uint64_t s1 = ld_acq(&d->seq);
+        if (s1 & 1)
+            continue;
+        uint64_t id = ld(&d->unique_id), words[TTSHM_DEVICE_NAME_WORDS];
+        for (unsigned w = 0; w < TTSHM_DEVICE_NAME_WORDS; w++)
+            words[w] = ld(&d->name[w]);
+        atomic_thread_fence(memory_order_acquire);
+        if (ld(&d->seq) != s1)
+            continue;
+        out->unique_id = id;
+        for (size_t c = 0; c < TTSHM_DEVICE_NAME_MAX; c++) {
+            char ch = (char)(words[c / 8] >> (8 * (c % 8)));
+            if (ch == '\0')
+                break;
+            out->name[c] = (ch >= 0x20 && ch < 0x7f) ? ch : '?'; /* untrusted: printable only */
+        }
+        return id != 0 || out->name[0] != '\0';
+    }
+    return false;
 }
 
 int ttshm_reader_stats(ttshm_reader *r, struct ttshm_stats *out)
@@ -479,11 +512,18 @@ int ttshm_reader_stats(ttshm_reader *r, struct ttshm_stats *out)
                 o->dropped = ld(&c->dropped);
                 o->capacity_bytes = ld(&c->capacity_bytes);
                 o->capacity_banks = (uint32_t)ld(&c->capacity_banks);
+                o->bulk_freed = ld(&c->bulk_freed);
+                if (o->bulk_freed > o->frees)
+                    o->bulk_freed = o->frees;
                 if (o->peak_bytes < o->live_bytes)
                     o->peak_bytes = o->live_bytes;
                 if (o->allocs || o->unknown_frees || o->dropped || o->capacity_bytes)
                     st->device_count = d + 1;
             }
+        for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++)
+            if (read_device_identity(&r->hdr->device_ident[d], &st->identity[d]) &&
+                st->device_count <= d)
+                st->device_count = d + 1;
         if (seq_unchanged(r, id.seq))
             break;
         if (i >= HEADER_TRIES)
@@ -501,14 +541,15 @@ int ttshm_reader_stats(ttshm_reader *r, struct ttshm_stats *out)
 
 enum slot_read { SLOT_NONE, SLOT_LIVE, SLOT_SKIPPED };
 
-static bool cb_stale(const struct ttshm_header *h, uint32_t dev, uint64_t gen_epoch)
+/* A record is dead once its device x type epoch moved on (a free-all). */
+static bool stale(const struct ttshm_header *h, uint32_t dev, uint32_t type, uint64_t epoch)
 {
-    return (uint32_t)ld_acq(&h->cb_epoch[dev]) != TTSHM_GE_EPOCH(gen_epoch);
+    return ld_acq(&h->epoch[dev][type]) != epoch;
 }
 
-/* Copies one slot out, validated; never returns a torn or forged entry. */
-static enum slot_read read_slot(const struct ttshm_header *h, const struct ttshm_slot *s,
-                                struct ttshm_entry *e)
+/* Copies one slot of table t out, validated; never returns a torn or forged entry. */
+static enum slot_read read_slot(const struct ttshm_header *h, const struct mapped_table *t,
+                                const struct ttshm_slot *s, struct ttshm_entry *e)
 {
     for (int i = 0; i < SLOT_TRIES; i++) {
         uint64_t c1 = ld_acq(&s->ctl);
@@ -518,16 +559,16 @@ static enum slot_read read_slot(const struct ttshm_header *h, const struct ttshm
         if (st != TTSHM_SLOT_LIVE && st != TTSHM_SLOT_MOVING)
             continue; /* BUSY: being written; retry a bounded number of times */
         uint64_t address = ld(&s->address), size = ld(&s->size), tag = ld(&s->tag);
-        uint64_t ts = ld(&s->timestamp_ns), meta = ld(&s->meta), ge = ld(&s->gen_epoch);
+        uint64_t ts = ld(&s->timestamp_ns), meta = ld(&s->meta), epoch = ld(&s->epoch);
         uint64_t check = ld(&s->check);
         atomic_thread_fence(memory_order_acquire);
         if (ld(&s->ctl) != c1)
             continue;
         uint32_t dev = TTSHM_META_DEVICE(meta), type = TTSHM_META_TYPE(meta);
-        if (check != ttshm_slot_check(address, size, tag, ts, meta, ge) ||
+        if (check != ttshm_slot_check(address, size, tag, ts, meta, epoch) ||
             dev >= TTSHM_MAX_DEVICES || type >= TTSHM_MEM_TYPE_COUNT)
             return SLOT_SKIPPED; /* stable but wrong: a corrupt or forged slot */
-        if (type == TTSHM_CB && cb_stale(h, dev, ge))
+        if (stale(h, dev, type, epoch))
             return SLOT_NONE;
         *e = (struct ttshm_entry){.device = dev,
                                   .type = type,
@@ -535,7 +576,7 @@ static enum slot_read read_slot(const struct ttshm_header *h, const struct ttshm
                                   .size = size,
                                   .tag = tag,
                                   .timestamp_ns = ts,
-                                  .generation = TTSHM_GE_GEN(ge),
+                                  .generation = t->generation,
                                   .tid = TTSHM_META_TID(meta)};
         return SLOT_LIVE;
     }
@@ -570,7 +611,7 @@ static bool same_entry(const struct ttshm_entry *a, const struct ttshm_entry *b)
 
 static uint64_t entry_hash(const struct ttshm_entry *e)
 {
-    return ttshm_key_hash(e->device, e->type, e->address);
+    return ttshm_key_hash(e->device, e->type, e->address, ttshm_key_owner(e->type, e->tag));
 }
 
 /* While a table is being drained a record may be seen twice: live in the old
@@ -613,7 +654,7 @@ static int scan_table(struct ttshm_reader *r, const struct mapped_table *t, stru
 {
     for (uint64_t i = 0; i < t->nslots; i++) {
         struct ttshm_entry e;
-        enum slot_read k = read_slot(r->hdr, &t->slots[i], &e);
+        enum slot_read k = read_slot(r->hdr, t, &t->slots[i], &e);
         if (k == SLOT_SKIPPED)
             (*skipped)++;
         if (k != SLOT_LIVE || (seen && seen_has(seen, vec, &e)))
@@ -681,7 +722,8 @@ int ttshm_reader_foreach(ttshm_reader *r, ttshm_entry_fn fn, void *ctx)
 }
 
 static bool probe_table(const struct ttshm_header *h, const struct mapped_table *t, uint32_t device,
-                        uint32_t type, uint64_t address, uint64_t hash, struct ttshm_entry *out)
+                        uint32_t type, uint64_t address, uint64_t owner, uint64_t hash,
+                        struct ttshm_entry *out)
 {
     if (t->base == NULL)
         return false;
@@ -691,8 +733,8 @@ static bool probe_table(const struct ttshm_header *h, const struct mapped_table 
         if (TTSHM_CTL_STATE(ld_acq(&s->ctl)) == TTSHM_SLOT_EMPTY)
             return false;
         struct ttshm_entry e;
-        if (read_slot(h, s, &e) == SLOT_LIVE && e.device == device && e.type == type &&
-            e.address == address) {
+        if (read_slot(h, t, s, &e) == SLOT_LIVE && e.device == device && e.type == type &&
+            e.address == address && ttshm_key_owner(type, e.tag) == owner) {
             *out = e;
             return true;
         }
@@ -700,25 +742,37 @@ static bool probe_table(const struct ttshm_header *h, const struct mapped_table 
     return false;
 }
 
-int ttshm_reader_lookup(ttshm_reader *r, uint32_t device, enum ttshm_mem_type type,
-                        uint64_t address, struct ttshm_entry *out)
+/* The live record of key (device, type, address, owner). */
+static int lookup_key(ttshm_reader *r, uint32_t device, unsigned type, uint64_t address,
+                      uint64_t owner, struct ttshm_entry *out)
 {
-    if (r == NULL || out == NULL || device >= TTSHM_MAX_DEVICES ||
-        (unsigned)type >= TTSHM_MEM_TYPE_COUNT)
+    if (r == NULL || out == NULL || device >= TTSHM_MAX_DEVICES || type >= TTSHM_MEM_TYPE_COUNT)
         return -TTSHM_E_INVAL;
-    uint64_t hash = ttshm_key_hash(device, type, address);
+    uint64_t hash = ttshm_key_hash(device, type, address, owner);
     for (int attempt = 0; attempt < SNAPSHOT_TRIES; attempt++) {
         struct identity id;
         int rc = refresh(r, &id);
         if (rc)
             return rc;
         /* Old table first: a record moves old -> new, never back. */
-        bool found = probe_table(r->hdr, &r->old, device, type, address, hash, out) ||
-                     probe_table(r->hdr, &r->cur, device, type, address, hash, out);
+        bool found = probe_table(r->hdr, &r->old, device, type, address, owner, hash, out) ||
+                     probe_table(r->hdr, &r->cur, device, type, address, owner, hash, out);
         if (seq_unchanged(r, id.seq))
             return found ? 0 : -TTSHM_E_NOTFOUND;
     }
     return -TTSHM_E_BUSY;
+}
+
+int ttshm_reader_lookup(ttshm_reader *r, uint32_t device, enum ttshm_mem_type type,
+                        uint64_t address, struct ttshm_entry *out)
+{
+    return lookup_key(r, device, (unsigned)type, address, 0, out);
+}
+
+int ttshm_reader_lookup_cb(ttshm_reader *r, uint32_t device, uint64_t address, uint64_t owner,
+                           struct ttshm_entry *out)
+{
+    return lookup_key(r, device, TTSHM_CB, address, owner, out);
 }
 
 uint64_t ttshm_reader_skipped(const ttshm_reader *r)

@@ -5,6 +5,9 @@ target_compile_options(ttshm_core_test_util PRIVATE ${TTSHM_WARNINGS})
 target_link_libraries(ttshm_core_test_util PUBLIC ttshm_test_harness ttshm ttshm-reader)
 
 ttshm_add_test(core_semantics SOURCES test_semantics.c LIBS ttshm_core_test_util TIMEOUT 120)
+# CB owners, bulk frees, device identity, the 64-bit free-all epoch.
+ttshm_add_test(core_runtime SOURCES test_runtime.c LIBS ttshm_core_test_util Threads::Threads
+               TIMEOUT 120)
 ttshm_add_test(core_concurrency SOURCES test_concurrency.c LIBS ttshm_core_test_util Threads::Threads
                TIMEOUT 300)
 ttshm_add_test(core_growth SOURCES test_growth.c LIBS ttshm_core_test_util Threads::Threads

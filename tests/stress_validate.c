@@ -221,6 +221,14 @@ struct reader_state {
 };
 
 /* One validating pass. Returns the snapshot (caller frees) for quiescent checks. */
+/* Looks an entry up by its key: a CB's owner (its tag) is part of it. */
+static int lookup_entry(ttshm_reader *r, const struct ttshm_entry *e, struct ttshm_entry *got)
+{
+    if (e->type == TTSHM_CB)
+        return ttshm_reader_lookup_cb(r, e->device, e->address, e->tag, got);
+    return ttshm_reader_lookup(r, e->device, (enum ttshm_mem_type)e->type, e->address, got);
+}
+
 static int reader_pass(struct reader_state *s, struct ttshm_stats *st, struct ttshm_entry **out,
                        size_t *nout)
 {
@@ -294,8 +302,7 @@ static int reader_pass(struct reader_state *s, struct ttshm_stats *st, struct tt
     for (size_t i = 0; i < n && i < 8; i++) {
         const struct ttshm_entry *x = &e[(i * 104729) % n];
         struct ttshm_entry got;
-        int lr =
-            ttshm_reader_lookup(s->r, x->device, (enum ttshm_mem_type)x->type, x->address, &got);
+        int lr = lookup_entry(s->r, x, &got);
         s->rep.lookups++;
         if (lr == 0 ? (got.address != x->address || got.tag != x->tag)
                     : lr != -TTSHM_E_NOTFOUND && lr != -TTSHM_E_BUSY)
@@ -354,8 +361,7 @@ static bool quiescent_check(struct reader_state *s, const struct expect *x)
         seen[e[i].device][e[i].type].live_bytes += e[i].size;
         keysum[e[i].device] += rel_mix64(e[i].address);
         struct ttshm_entry got;
-        int lr = ttshm_reader_lookup(s->r, e[i].device, (enum ttshm_mem_type)e[i].type,
-                                     e[i].address, &got);
+        int lr = lookup_entry(s->r, &e[i], &got);
         if (lr != 0 || got.address != e[i].address || got.size != e[i].size)
             problem("quiescent: lookup of live %#llx: %d", (unsigned long long)e[i].address, lr);
     }

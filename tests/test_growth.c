@@ -7,8 +7,10 @@
  * every key is found and the counters equal the entries. Then half are freed
  * (through the grown tables) and the other half must all still be there.
  */
+#include "layout.h"
 #include "test_core_util.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -373,14 +375,28 @@ static void test_tombstone_churn(void)
     CU_ASSERT_EQUAL_FATAL(tu_writer_open(reg, 1024, &w), 0);
     ttshm_reader *r = NULL;
     CU_ASSERT_EQUAL_FATAL(ttshm_reader_open(ttshm_writer_segment_name(w), &r), 0);
+    /* The header, read-only, to watch the current table's epoch. */
+    char path[256];
+    tu_shm_path(path, sizeof path, ttshm_writer_segment_name(w));
+    int fd = open(path, O_RDONLY);
+    CU_ASSERT_FATAL(fd >= 0);
+    const struct ttshm_header *hdr = mmap(NULL, sizeof *hdr, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    CU_ASSERT_FATAL(hdr != MAP_FAILED);
     enum { LIVE = 600, ROUNDS = 600 };
-    uint64_t bad = 0, lost = 0, half_slots = 0;
+    uint64_t bad = 0, lost = 0, half_slots = 0, half_created = 0, half_rebuilds = 0;
+    uint64_t rebuilds = 0, last_epoch = 0;
     for (uint64_t round = 0; round < ROUNDS; round++) {
+        struct ttshm_status now = {.struct_size = sizeof now};
+        CU_ASSERT_EQUAL(ttshm_reader_status(r, &now), 0);
         if (round == ROUNDS / 2) {
-            struct ttshm_status s = {.struct_size = sizeof s};
-            CU_ASSERT_EQUAL(ttshm_reader_status(r, &s), 0);
-            half_slots = s.table_slots;
+            half_slots = now.table_slots;
+            half_created = now.tables_created;
+            half_rebuilds = rebuilds;
         }
+        uint64_t epoch = atomic_load(&hdr->table_epoch);
+        rebuilds += last_epoch != 0 && epoch != last_epoch;
+        last_epoch = epoch;
         for (uint64_t i = 0; i < LIVE; i++) {
             uint64_t a = (round << 20) | (i << 6);
             bad += ttshm_record_alloc(w, 1, TTSHM_L1, a, 64, 0) != TTSHM_RECORDED;
@@ -401,6 +417,11 @@ static void test_tombstone_churn(void)
     /* Tombstones are cleaned up, the table does not grow without bound. */
     CU_ASSERT_EQUAL(s.table_slots, half_slots);
     CU_ASSERT(s.table_slots <= 16384);
+    /* ... by rebuilds at the same size that reuse the drained table: after
+     * warm-up, no table object is created (and none unmapped). */
+    CU_ASSERT(rebuilds - half_rebuilds >= 10);
+    CU_ASSERT_EQUAL(s.tables_created, half_created);
+    munmap((void *)hdr, sizeof *hdr);
     struct ttshm_stats *st = calloc(1, sizeof *st);
     st->struct_size = sizeof *st;
     CU_ASSERT_EQUAL(ttshm_reader_stats(r, st), 0);

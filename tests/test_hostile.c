@@ -555,9 +555,9 @@ static void test_bad_slots(void)
         int k = 5;
         uint64_t a = tmpl_slot(k, SOFF(address)), sz = tmpl_slot(k, SOFF(size)),
                  tg = tmpl_slot(k, SOFF(tag)), ts = tmpl_slot(k, SOFF(timestamp_ns)),
-                 ge = tmpl_slot(k, SOFF(gen_epoch));
+                 ep = tmpl_slot(k, SOFF(epoch));
         tab64(slot_off(k, SOFF(meta)), forged[i].meta);
-        tab64(slot_off(k, SOFF(check)), ttshm_slot_check(a, sz, tg, ts, forged[i].meta, ge));
+        tab64(slot_off(k, SOFF(check)), ttshm_slot_check(a, sz, tg, ts, forged[i].meta, ep));
         run_case(&(struct hcase){forged[i].name, BAD_SLOT, 0, k});
     }
 
@@ -852,7 +852,7 @@ static void test_fuzz(void)
             uint64_t where = tu_rng_below(&rng, 4);
             unsigned char b = (unsigned char)tu_rng_next(&rng);
             if (where == 0) /* fixed part, identity, table fields */
-                pwrite_at(hpath, tu_rng_below(&rng, HOFF(cb_epoch) + 64), &b, 1);
+                pwrite_at(hpath, tu_rng_below(&rng, HOFF(epoch) + 64), &b, 1);
             else if (where == 1) /* anywhere in the header object */
                 pwrite_at(hpath, tu_rng_below(&rng, hdr_len), &b, 1);
             else if (where == 2) /* the table header */

@@ -305,9 +305,11 @@ static void test_cb_free_all(void)
     CU_ASSERT_EQUAL(count_cbs(r, 1, &bytes), 5);
     CU_ASSERT_EQUAL(bytes, 150);
     struct ttshm_entry e;
-    CU_ASSERT_EQUAL(ttshm_reader_lookup(r, 1, TTSHM_CB, 0x8000, &e), 0);
-    CU_ASSERT(e.size == 10 || e.size == 20 || e.size == 30);
-    CU_ASSERT(e.device == 1 && e.type == TTSHM_CB && e.address == 0x8000 && e.tag == e.size / 10);
+    /* A CB's tag is its owner: (device, address, owner) names one CB. */
+    CU_ASSERT_EQUAL(ttshm_reader_lookup_cb(r, 1, 0x8000, 2, &e), 0);
+    CU_ASSERT(e.device == 1 && e.type == TTSHM_CB && e.address == 0x8000 && e.tag == 2 &&
+              e.size == 20);
+    CU_ASSERT_EQUAL(ttshm_reader_lookup(r, 1, TTSHM_CB, 0x8000, &e), -TTSHM_E_NOTFOUND);
     if (get_stats(r, &st) == 0) {
         CU_ASSERT_EQUAL(st.dev[1][TTSHM_CB].allocs, 5);
         CU_ASSERT_EQUAL(st.dev[1][TTSHM_CB].live_count, 5);
@@ -318,9 +320,9 @@ static void test_cb_free_all(void)
     CU_ASSERT_EQUAL(ttshm_record_free_cbs(w, 1), TTSHM_RECORDED);
     CU_ASSERT_EQUAL(count_cbs(r, 1, &bytes), 0);
     CU_ASSERT_EQUAL(count_cbs(r, 2, &bytes), 1);
-    CU_ASSERT_EQUAL(ttshm_reader_lookup(r, 1, TTSHM_CB, 0x8000, &e), -TTSHM_E_NOTFOUND);
-    CU_ASSERT_EQUAL(ttshm_reader_lookup(r, 1, TTSHM_CB, 0x9000, &e), -TTSHM_E_NOTFOUND);
-    CU_ASSERT_EQUAL(ttshm_reader_lookup(r, 2, TTSHM_CB, 0x8000, &e), 0);
+    CU_ASSERT_EQUAL(ttshm_reader_lookup_cb(r, 1, 0x8000, 2, &e), -TTSHM_E_NOTFOUND);
+    CU_ASSERT_EQUAL(ttshm_reader_lookup_cb(r, 1, 0x9000, 4, &e), -TTSHM_E_NOTFOUND);
+    CU_ASSERT_EQUAL(ttshm_reader_lookup_cb(r, 2, 0x8000, 6, &e), 0);
     CU_ASSERT_EQUAL(ttshm_reader_lookup(r, 1, TTSHM_L1, 0x8000, &e), 0);
     if (get_stats(r, &st) == 0) {
         CU_ASSERT_EQUAL(st.dev[1][TTSHM_CB].frees, 5);
@@ -337,7 +339,7 @@ static void test_cb_free_all(void)
     CU_ASSERT_EQUAL(ttshm_record_alloc(w, 1, TTSHM_CB, 0xb000, 25, 9), TTSHM_RECORDED);
     CU_ASSERT_EQUAL(count_cbs(r, 1, &bytes), 2);
     CU_ASSERT_EQUAL(bytes, 40);
-    CU_ASSERT_EQUAL(ttshm_reader_lookup(r, 1, TTSHM_CB, 0x8000, &e), 0);
+    CU_ASSERT_EQUAL(ttshm_reader_lookup_cb(r, 1, 0x8000, 8, &e), 0);
     CU_ASSERT(e.size == 15 && e.tag == 8);
     /* Free-all on a device without CBs frees nothing. */
     CU_ASSERT_EQUAL(ttshm_record_free_cbs(w, 9), TTSHM_RECORDED);
@@ -456,7 +458,9 @@ static void test_status_fields(void)
         CU_ASSERT_EQUAL(s.uid, (uint32_t)getuid());
         CU_ASSERT_STRING_EQUAL(s.registry, reg);
         CU_ASSERT_EQUAL(s.slot, 0);
-        CU_ASSERT_EQUAL(s.abi_major, 1);
+        CU_ASSERT_EQUAL(s.abi_major, 2);
+        CU_ASSERT_EQUAL(s.tables_created, 1);
+        CU_ASSERT_EQUAL(s.table_bytes_created, 64 + 4096 * 64);
         CU_ASSERT_EQUAL(s.table_slots, 4096); /* 3000 rounded up to a power of two */
         CU_ASSERT_EQUAL(s.migrating_slots, 0);
         CU_ASSERT_EQUAL(s.dropped_global, 0);

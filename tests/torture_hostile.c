@@ -322,14 +322,14 @@ static void fill_table(const char *reg, enum fill how)
         case FILL_LIVE_OTHER: {
             /* Valid live records on device 1: none has the key looked up. */
             uint64_t addr = 0x900000000ull + i * 64, size = 128, tag = i, ts = 1;
-            uint64_t meta = TTSHM_META(1, TTSHM_DRAM, 42), ge = TTSHM_GEN_EPOCH(gen, 0);
+            uint64_t meta = TTSHM_META(1, TTSHM_DRAM, 42), epoch = 0;
             atomic_store(&s[i].address, addr);
             atomic_store(&s[i].size, size);
             atomic_store(&s[i].tag, tag);
             atomic_store(&s[i].timestamp_ns, ts);
             atomic_store(&s[i].meta, meta);
-            atomic_store(&s[i].gen_epoch, ge);
-            atomic_store(&s[i].check, ttshm_slot_check(addr, size, tag, ts, meta, ge));
+            atomic_store(&s[i].epoch, epoch);
+            atomic_store(&s[i].check, ttshm_slot_check(addr, size, tag, ts, meta, epoch));
             atomic_store(&s[i].ctl, (uint64_t)(1 << 3) | TTSHM_SLOT_LIVE);
             break;
         }

@@ -42,8 +42,9 @@
 #define NTHREADS 3 /* writer threads; thread t records on device t */
 #define NREADERS 2
 /* header + current table + table being drained + the next table prepared in
- * advance: bounded, whatever the number of restarts */
-#define MAX_OBJECTS 4
+ * advance + one drained table kept for reuse: bounded, whatever the number
+ * of restarts */
+#define MAX_OBJECTS 5
 #define READ_BOUND  10 /* seconds any reader's read sequence may take */
 
 /* ---- what the writer records: every field is derivable from the others ---- */
