@@ -9,9 +9,9 @@ writers (TT-Metal runtimes) keep in POSIX shared memory.
 
 Standard library only (ctypes over libttshm-reader.so.0); see docs/python.md.
 """
+from . import _lib, errors
 from ._lib import ABI_MAJOR, MAX_DEVICES
 from .errors import *  # noqa: F401,F403 - the exception classes are API
-from .errors import Error
 from .reader import Segment, open, retry_busy, segments  # noqa: A004
 from .types import (
     Buffer,
@@ -33,13 +33,11 @@ __version__ = "0.1.0"
 def load():
     """Loads and checks libttshm-reader now (it is otherwise loaded at first
     use); raises LibraryNotFound or AbiMismatch. Returns the library's path."""
-    from . import _lib
-
     return _lib.reader().path
 
 
 __all__ = [
-    "ABI_MAJOR", "MAX_DEVICES", "Error", "Segment", "open", "retry_busy", "segments", "Buffer",
-    "Counters", "DeviceIdentity", "MemType", "Result", "SegmentInfo", "SessionSummary", "Stats",
-    "Status", "WriterState", "Writer", "load",
-] + [name for name in dir(__import__("ttshm.errors", fromlist=["*"])) if name[0].isupper()]
+    "ABI_MAJOR", "MAX_DEVICES", "Segment", "open", "retry_busy", "segments", "Buffer", "Counters",
+    "DeviceIdentity", "MemType", "Result", "SegmentInfo", "SessionSummary", "Stats", "Status",
+    "WriterState", "Writer", "load",
+] + errors.__all__

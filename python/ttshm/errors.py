@@ -78,6 +78,10 @@ class NotFound(Error):
     code = 14
 
 
+__all__ = ["Error", "LibraryNotFound", "AbiMismatch", "Unavailable"] + [
+    cls.__name__ for cls in Error.__subclasses__() if cls.code is not None
+]
+
 BY_CODE = {cls.code: cls for cls in Error.__subclasses__() if cls.code is not None}
 
 
