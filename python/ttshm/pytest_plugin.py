@@ -220,13 +220,13 @@ class _Limit:
         n = max((stats.device_count for s in snaps for (_, stats, _) in s.segments.values()), default=0)
         return list(range(n))
 
-    def peak_before(self, snap, device):
-        return sum(stats[device, self.type].peak_bytes for (_, stats, _) in snap.segments.values())
-
     def needs_sampling(self, before):
         """The session peak tells the test's peak only when the test raises it;
         when an earlier peak is already over the limit, sample live bytes."""
-        return any(self.peak_before(before, d) > self.limit for d in self.devices(before))
+        return any(
+            sum(stats[d, self.type].peak_bytes for (_, stats, _) in before.segments.values()) > self.limit
+            for d in self.devices(before)
+        )
 
     def sample(self, snap):
         for d in self.devices(snap):
@@ -235,27 +235,19 @@ class _Limit:
     def failures(self, before, after):
         out = []
         for d in self.devices(before, after):
-            exact = None
-            peak = 0
-            for key, (_, stats, _) in after.segments.items():
-                c = stats[d, self.type]
-                prior = before.segments.get(key)
-                prior_peak = prior[1][d, self.type].peak_bytes if prior else 0
-                # A session that started during the test, or whose peak rose
-                # during it, had its highest point during the test.
-                if prior is None or c.peak_bytes > prior_peak:
-                    exact = True if exact is None else exact
-                    peak += c.peak_bytes
-                else:
-                    exact = False
-                    peak += c.live_bytes
-            if exact is False:
-                if self.peak_before(before, d) <= self.limit:
-                    continue  # the test's peak is at most the earlier peak
-                peak = max(peak, self.sampled.get(d, 0), before.live_bytes(d, self.type))
-                how = "sampled every 1 ms"
+            counters = [(stats[d, self.type], before.segments.get(key)) for key, (_, stats, _) in after.segments.items()]
+            # A session's peak counter is the test's peak when the session
+            # started during the test or its peak rose during it; otherwise
+            # the test stayed at or under that earlier peak.
+            upper = sum(c.peak_bytes for c, _ in counters)
+            if all(prior is None or c.peak_bytes > prior[1][d, self.type].peak_bytes for c, prior in counters):
+                peak, how = upper, "exact"
+            elif upper <= self.limit:
+                continue
             else:
-                how = "exact"
+                live = sum(c.live_bytes for c, _ in counters)
+                peak = max(self.sampled.get(d, 0), before.live_bytes(d, self.type), live)
+                how = "sampled every 1 ms"
             if peak > self.limit:
                 out.append(
                     f"ttshm: device {d} {self.type.name}: peak {format_size(peak)} ({peak} bytes, {how}) "
