@@ -41,23 +41,25 @@ def main(argv=None):
     p.add_argument("--json", action="store_true", help="JSON (the only output; accepted for tt-shm-stat's command line)")
     p.add_argument("-b", "--buffers", action="store_true", help="live buffers, one per entry")
     p.add_argument("--leaks", action="store_true", help="buffers left by exited (leaks) and died (stale) writers")
-    p.add_argument("--sort", choices=("size", "age", "address"), default="size")
+    p.add_argument("--sort", choices=("size", "age", "address"), help="order buffers (default: table order)")
     p.add_argument("--top", type=int, default=0, help="only the first N buffers (implies -b)")
     p.add_argument("-d", "--device", type=_device_list, help="devices, e.g. 0 or 0,2-3")
     p.add_argument("-t", "--type", type=_type_list, help="memory types, names or numbers")
     p.add_argument("-p", "--pid", type=_pid_list, help="writer process ids")
+    p.add_argument("--schema", type=int, choices=statjson.SCHEMAS, default=statjson.SCHEMAS[0],
+                   help="document version: 2 (tt-shm-stat today) or 1 (before ttshm.stat/2)")
     p.add_argument("--name", default=os.environ.get("TT_SHM_NAME") or None, help="only this registry (default $TT_SHM_NAME, else all)")
     a = p.parse_args(argv)
     filters = statjson.Filters(devices=a.device, types=a.type, pids=a.pid)
     try:
         doc, status = statjson.build(
             registry=a.name, buffers=a.buffers, leaks=a.leaks, sort=a.sort, top=a.top,
-            filters=filters, warn=lambda msg: print(msg, file=sys.stderr),
+            filters=filters, schema=a.schema, warn=lambda msg: print(msg, file=sys.stderr),
         )
     except errors.Error as e:
         print(f"python -m ttshm: {e}", file=sys.stderr)
         return statjson.EXIT_NOTHING
-    statjson.write(doc)
+    print(statjson.dumps(doc))
     return status
 
 

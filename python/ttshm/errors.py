@@ -5,9 +5,11 @@ pynvml maps NVML's codes, plus the errors of loading the library."""
 
 class Error(Exception):
     """Base of every ttshm error. code is the TTSHM_E_* number (None when the
-    error does not come from the C library)."""
+    error does not come from the C library); strerror is the C library's
+    description of it."""
 
     code = None
+    strerror = None
 
 
 class LibraryNotFound(Error):
@@ -92,4 +94,5 @@ def from_code(rc, message, context=None):
     text = f"{context}: {message}" if context else message
     exc = cls(text)
     exc.code = code
+    exc.strerror = message  # ttshm_strerror()'s text alone
     return exc

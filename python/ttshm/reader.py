@@ -79,14 +79,15 @@ def open(name):  # noqa: A001 - ttshm.open(name) is the API
     return Segment(name.name if isinstance(name, SegmentInfo) else name)
 
 
-def retry_busy(fn, tries=40, pause_s=0.005):
-    """fn(), again while it raises Busy (a writer is taking the segment over
-    or switching tables); tt-shm-stat waits the same 40 x 5 ms."""
-    for attempt in range(tries):
+def retry_busy(fn, timeout_s=0.2, pause_s=0.005):
+    """fn(), again every pause_s while it raises Busy (a writer is taking the
+    segment over or switching tables), for up to timeout_s; then Busy."""
+    deadline = time.monotonic() + timeout_s
+    while True:
         try:
             return fn()
         except errors.Busy:
-            if attempt == tries - 1:
+            if time.monotonic() + pause_s > deadline:
                 raise
             time.sleep(pause_s)
 

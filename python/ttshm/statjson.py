@@ -2,35 +2,58 @@
 """The JSON document of `tt-shm-stat --json`, built from the Python bindings.
 
 Every part of the schema lives in this module, so that it follows
-reader/stat/out_json.c (and reader/stat/collect.c for what is collected and
-how it is filtered, summed and sorted) in one place. Schema "ttshm.stat/1":
+reader/stat/out_json.c (and reader/stat/collect.c: what is read, filtered,
+summed and sorted, and the exit status) in one place; docs/tt-shm-stat.md
+documents the schema. Two versions:
 
-{"schema","segments":[{"name","pid","generation","state","started_ns","ended_ns",
-  "previous":{...}|null,"devices":[{"device","types":{"DRAM":{...},...}}],
-  "buffers":[...] (with buffers=True or leaks=True)}],"totals":{"devices":[...]}}
+ttshm.stat/2 (the default): times, tags and chip ids as decimal strings with
+exact seconds beside the times, snapshot time, buffer ages, segment owner and
+skipped slots, segments that could not be read, device identity, bulk_freed;
+buffers in table order unless sorted.
+
+ttshm.stat/1 (tt-shm-stat before the change to /2): times and tags as numbers,
+buffers sorted by size by default.
 """
 import dataclasses
-import json
-import sys
+import time
 
 from . import errors
 from .reader import open as open_segment
-from .reader import retry_busy, segments
-from .types import ZERO_COUNTERS, MemType, WriterState
+from .reader import segments
+from .types import CLOCK_MONOTONIC_COARSE, ZERO_COUNTERS, DeviceIdentity, MemType, WriterState
 
-SCHEMA = "ttshm.stat/1"
+SCHEMAS = (2, 1)
 
-# Counter fields in the order out_json.c prints them.
-COUNTER_FIELDS = (
-    "live_bytes", "live_count", "peak_bytes", "allocs", "frees", "alloc_bytes",
-    "unknown_frees", "duplicate_allocs", "dropped", "capacity_bytes",
-)
-SUMMED_FIELDS = COUNTER_FIELDS[:-1]  # capacity is the largest published, not a sum
+# Counter fields in the order out_json.c prints them; capacity is the largest
+# published over the writers, every other field is summed in the totals.
+COUNTER_FIELDS = {
+    1: ("live_bytes", "live_count", "peak_bytes", "allocs", "frees", "alloc_bytes",
+        "unknown_frees", "duplicate_allocs", "dropped", "capacity_bytes"),
+    2: ("live_bytes", "live_count", "peak_bytes", "allocs", "frees", "alloc_bytes",
+        "unknown_frees", "duplicate_allocs", "dropped", "bulk_freed", "capacity_bytes"),
+}
 
-# Errors that make tt-shm-stat exit 3 (a bad or incompatible segment).
-BAD = (errors.BadMagic, errors.VersionMismatch, errors.CorruptSegment, errors.InsecureSegment)
+# Errors that make /1 exit 3 (a bad or incompatible segment); /2 exits 3 on
+# any segment it could not read.
+BAD_V1 = (errors.BadMagic, errors.VersionMismatch, errors.CorruptSegment, errors.InsecureSegment)
+
+# A segment a writer keeps busy (taking it over) is retried this far apart,
+# for this long per segment (/1: 40 tries), and this long per refresh (/2).
+BUSY_PAUSE_S = 0.005
+SEGMENT_BUDGET_S = 0.1
+REFRESH_BUDGET_S = 1.0
 
 EXIT_OK, EXIT_NOTHING, EXIT_BAD = 0, 1, 3
+
+
+class Seconds(float):
+    """A time in seconds that is written as exact decimal text (ns / 1e9 with
+    nine decimals), as tt-shm-stat writes *_s fields; a float to programs."""
+
+    def __new__(cls, ns):
+        obj = super().__new__(cls, ns / 1e9)
+        obj.ns = ns
+        return obj
 
 
 @dataclasses.dataclass
@@ -48,150 +71,234 @@ class Filters:
         return self.types is None or t in self.types
 
 
+@dataclasses.dataclass
+class _Read:
+    """One segment as collect.c keeps it."""
+
+    info: object
+    status: object
+    stats: object
+    buffers: list
+    skipped: int
+
+
 def _status_word(state):
     return {WriterState.EXITED: "leaked", WriterState.DIED: "stale"}.get(state, "live")
 
 
-def _counters(c):
-    return {f: getattr(c, f) for f in COUNTER_FIELDS}
-
-
-def _active(filters, dev_counters):
-    return any(filters.type(t) and dev_counters[t].active for t in MemType)
-
-
-def _devices(filters, table):
-    """table: sequence over devices of sequences over types of Counters."""
+def _devices(schema, filters, table, identity):
+    """table[device][type] -> Counters; identity[device] -> DeviceIdentity."""
     out = []
     for d, dev in enumerate(table):
-        if not filters.device(d) or not _active(filters, dev):
+        if not filters.device(d) or not any(filters.type(t) and dev[t].active for t in MemType):
             continue
-        out.append({"device": d, "types": {t.name: _counters(dev[t]) for t in MemType if filters.type(t)}})
+        entry = {"device": d}
+        if schema >= 2:
+            ident = identity[d] if d < len(identity) else DeviceIdentity(0, "")
+            entry["unique_id"] = f"0x{ident.unique_id:016x}" if ident.unique_id else None
+            entry["name"] = ident.name or None
+        entry["types"] = {
+            t.name: {f: getattr(dev[t], f) for f in COUNTER_FIELDS[schema]} for t in MemType if filters.type(t)
+        }
+        out.append(entry)
     return out
 
 
 def _previous(p):
     if p is None:
         return None
-    return {
-        "generation": p.generation,
-        "pid": p.pid,
-        "state": p.state.label,
-        "live_count": p.live_count,
-        "live_bytes": p.live_bytes,
-    }
+    return {"generation": p.generation, "pid": p.pid, "state": p.state.label,
+            "live_count": p.live_count, "live_bytes": p.live_bytes}
 
 
 def _totals(filters, live):
-    """Sum over live writers, as collect.c's sum_live()."""
-    totals = [[dict.fromkeys(COUNTER_FIELDS, 0) for _ in MemType] for _ in range(64)]
+    """Sums over live writers, as collect.c's sum_live(): counters per device x
+    type, and per device the identity of the first writer that published one."""
+    fields = [f.name for f in dataclasses.fields(ZERO_COUNTERS)]
+    totals = [[dict.fromkeys(fields, 0) for _ in MemType] for _ in range(64)]
+    identity = [DeviceIdentity(0, "")] * 64
     for stats in live:
         for d in range(stats.device_count):
             if not filters.device(d):
                 continue
+            if not identity[d].unique_id and not identity[d].name:
+                identity[d] = stats.identity[d]
             for t in MemType:
                 if not filters.type(t):
                     continue
                 c, x = stats.devices[d][t], totals[d][t]
-                for f in SUMMED_FIELDS:
-                    x[f] += getattr(c, f)
-                x["capacity_bytes"] = max(x["capacity_bytes"], c.capacity_bytes)
-    zero = _counters(ZERO_COUNTERS)
-    return [[dataclasses.replace(ZERO_COUNTERS, **x) if x != zero else ZERO_COUNTERS for x in dev] for dev in totals]
+                for f in fields:
+                    if f not in ("capacity_bytes", "capacity_banks", "reserved"):
+                        x[f] += getattr(c, f)
+                if c.capacity_bytes > x["capacity_bytes"]:
+                    x["capacity_bytes"], x["capacity_banks"] = c.capacity_bytes, c.capacity_banks
+    table = [[dataclasses.replace(ZERO_COUNTERS, **x) for x in dev] for dev in totals]
+    return table, identity
 
 
-def _sort_key(sort):
-    tail = lambda b: (b.device, int(b.type), b.address)  # noqa: E731
+def _sort_key(schema, sort):
+    def tail(seg, b):
+        t = (b.device, int(b.type), b.address, seg)
+        return t + (b.tag, b.timestamp_ns) if schema >= 2 else t
+
     if sort == "size":
-        return lambda row: (-row[1].size,) + tail(row[1]) + (row[0],)
+        return lambda row: (-row[1].size,) + tail(*row)
     if sort == "age":
-        return lambda row: (row[1].timestamp_ns,) + tail(row[1]) + (row[0],)
-    return lambda row: tail(row[1]) + (row[0],)
+        return lambda row: (row[1].timestamp_ns,) + tail(*row)
+    return lambda row: tail(*row)
 
 
-def build(registry=None, buffers=False, leaks=False, sort="size", top=0, filters=None, warn=None):
-    """Returns (document, exit status) as `tt-shm-stat --json` would, with
-    --name registry, -b/--buffers, --leaks, --sort, --top and the filters.
-    warn(message) gets what tt-shm-stat prints on stderr."""
-    filters = filters or Filters()
-    warn = warn or (lambda msg: None)
-    want_buffers = buffers or leaks or top > 0
-    bad = False
-    read = []  # (info, status, stats, buffers)
-    for info in segments(registry):
-
-        def read_one():
+def _read(info, want_buffers, budget_s):
+    """Reads a segment, again while a writer holds it busy or starting, within
+    budget_s (one try at least); a segment still starting then is shown so."""
+    deadline = time.monotonic() + budget_s
+    while True:
+        try:
             with open_segment(info.name) as seg:
                 st = seg.status()
                 stats = seg.stats()
                 bufs = seg.buffers() if want_buffers else []
-                return st, stats, bufs
+                r = _Read(info, st, stats, bufs, seg.skipped if want_buffers else 0)
+            if st.state != WriterState.STARTING:
+                return r
+        except errors.Busy:
+            if time.monotonic() + BUSY_PAUSE_S > deadline:
+                raise
+        else:
+            if time.monotonic() + BUSY_PAUSE_S > deadline:
+                return r
+        time.sleep(BUSY_PAUSE_S)
 
+
+def build(registry=None, buffers=False, leaks=False, sort=None, top=0, filters=None, schema=2, warn=None):
+    """Returns (document, exit status) as `tt-shm-stat --json` would, with
+    --name registry, -b/--buffers, --leaks, --sort (None, "size", "age" or
+    "address"), --top and the filters; schema 2 or 1. warn(message) gets what
+    tt-shm-stat prints on stderr."""
+    if schema not in SCHEMAS:
+        raise ValueError(f"schema must be one of {SCHEMAS}")
+    filters = filters or Filters()
+    warn = warn or (lambda msg: None)
+    want_buffers = buffers or leaks or top > 0 or sort is not None  # --top/--sort alone: -b
+    if sort is None and (top or schema == 1):
+        sort = "size"  # --top N: the N largest (/1 sorted by size always)
+    now_mono = time.clock_gettime_ns(CLOCK_MONOTONIC_COARSE)
+    now_real = time.clock_gettime_ns(time.CLOCK_REALTIME)
+
+    read, problems, unreadable, bad = [], [], 0, False
+    t0 = time.monotonic()
+    for info in segments(registry):
+        if info.unreadable:
+            unreadable += 1
+            continue
+        budget = SEGMENT_BUDGET_S if schema >= 2 else 40 * BUSY_PAUSE_S
+        if schema >= 2:
+            budget = max(0.0, min(budget, REFRESH_BUDGET_S - (time.monotonic() - t0)))
         try:
-            st, stats, bufs = retry_busy(read_one)
+            r = _read(info, want_buffers, budget)
         except errors.NoSuchSegment:
             continue  # removed since it was listed
+        except errors.AccessDenied:
+            unreadable += 1
+            continue
         except errors.Error as e:
-            warn(f"tt-shm-stat: {e}")
-            bad = bad or isinstance(e, BAD)
+            warn(f"tt-shm-stat: {info.name}: {e.strerror or e}")
+            if schema >= 2 or isinstance(e, BAD_V1):
+                bad = True
+                problems.append({"name": info.name, "owner_uid": info.owner_uid, "error": e.strerror or str(e)})
             continue
-        if filters.pids is not None and st.pid not in filters.pids:
+        if filters.pids is not None and r.status.pid not in filters.pids:
             continue
-        has_rows = (not leaks) or st.state in (WriterState.EXITED, WriterState.DIED)
-        bufs = [b for b in bufs if has_rows and filters.device(b.device) and filters.type(b.type)]
-        read.append((info, st, stats, bufs))
+        if leaks and r.status.state not in (WriterState.EXITED, WriterState.DIED):
+            r.buffers, r.skipped = [], 0  # a running writer may still free its own
+        r.buffers = [b for b in r.buffers if filters.device(b.device) and filters.type(b.type)]
+        read.append(r)
 
-    rows = []
-    if want_buffers:
-        for i, (_, st, _, bufs) in enumerate(read):
-            rows.extend((i, b) for b in bufs)
-        rows.sort(key=_sort_key(sort))
+    rows = None
+    if want_buffers and sort is not None:
+        rows = sorted(((i, b) for i, r in enumerate(read) for b in r.buffers), key=_sort_key(schema, sort))
         if top:
             rows = rows[:top]
 
     doc_segments = []
-    for i, (info, st, stats, _) in enumerate(read):
-        seg = {
-            "name": info.name,
-            "pid": st.pid,
-            "generation": st.generation,
-            "state": st.state.label,
-            "started_ns": st.started_ns,
-            "ended_ns": st.ended_ns,
-            "previous": _previous(st.previous),
-            "devices": _devices(filters, stats.devices),
-        }
+    for i, r in enumerate(read):
+        st = r.status
+        seg = {"name": r.info.name}
+        if schema >= 2:
+            seg.update(registry=r.info.registry, slot=r.info.slot, owner_uid=r.info.owner_uid)
+        seg.update(pid=st.pid, generation=st.generation, state=st.state.label)
+        seg.update(_time(schema, "started", st.started_ns))
+        seg.update(_time(schema, "ended", st.ended_ns))
+        seg["previous"] = _previous(st.previous)
+        seg["devices"] = _devices(schema, filters, r.stats.devices, r.stats.identity)
         if want_buffers:
-            word = _status_word(st.state)
-            seg["buffers"] = [
-                {
-                    "device": b.device,
-                    "type": MemType(b.type).name,
-                    "address": b.address,
-                    "size": b.size,
-                    "generation": b.generation,
-                    "tid": b.tid,
-                    "timestamp_ns": b.timestamp_ns,
-                    "tag": b.tag,
-                    "status": word,
-                }
-                for j, b in rows
-                if j == i
-            ]
+            mine = r.buffers if rows is None else [b for j, b in rows if j == i]
+            seg["buffers"] = [_buffer(schema, b, _status_word(st.state), now_mono) for b in mine]
+        if schema >= 2:
+            seg["skipped"] = r.skipped
         doc_segments.append(seg)
 
-    live = [stats for (_, st, stats, _) in read if st.state == WriterState.ALIVE]
-    doc = {"schema": SCHEMA, "segments": doc_segments, "totals": {"devices": _devices(filters, _totals(filters, live))}}
+    doc = {"schema": f"ttshm.stat/{schema}"}
+    if schema >= 2:
+        doc.update(_time(schema, "time", now_real))
+    doc["segments"] = doc_segments
+    if schema >= 2:
+        doc["errors"] = problems
+        doc["unreadable"] = unreadable
+    table, identity = _totals(filters, [r.stats for r in read if r.status.state == WriterState.ALIVE])
+    doc["totals"] = {"devices": _devices(schema, filters, table, identity)}
     if not read and not bad:
         warn("tt-shm-stat: no ttshm segments found" + (f" in registry {registry}" if registry else ""))
     status = EXIT_BAD if bad else (EXIT_OK if read else EXIT_NOTHING)
     return doc, status
 
 
-def dumps(doc):
-    """One line, as tt-shm-stat prints it (ASCII, no spaces)."""
-    return json.dumps(doc, separators=(",", ":"))
+def _time(schema, name, ns):
+    if schema >= 2:
+        return {f"{name}_ns": str(ns), f"{name}_s": Seconds(ns)}
+    return {f"{name}_ns": ns}
 
 
-def write(doc, out=sys.stdout):
-    out.write(dumps(doc) + "\n")
+def _buffer(schema, b, word, now_mono):
+    out = {"device": b.device, "type": MemType(b.type).name, "address": b.address, "size": b.size,
+           "generation": b.generation, "tid": b.tid}
+    if schema >= 2:
+        out.update(timestamp_ns=str(b.timestamp_ns), age_s=Seconds(b.age_ns(now_mono)), tag=str(b.tag))
+    else:
+        out.update(timestamp_ns=b.timestamp_ns, tag=b.tag)
+    out["status"] = word
+    return out
+
+
+def _string(s):
+    """A JSON string as tt-shm-stat's json_string() writes it: every byte
+    outside printable ASCII as \\u00XX."""
+    out = ['"']
+    for byte in s.encode("utf-8"):
+        if byte in (0x22, 0x5C):
+            out.append("\\" + chr(byte))
+        elif byte < 0x20 or byte >= 0x7F:
+            out.append(f"\\u{byte:04x}")
+        else:
+            out.append(chr(byte))
+    out.append('"')
+    return "".join(out)
+
+
+def dumps(value):
+    """One line, no spaces, as tt-shm-stat prints it (Seconds exact)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_string(k)}:{dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(dumps(v) for v in value) + "]"
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, Seconds):
+        return f"{value.ns // 10**9}.{value.ns % 10**9:09d}"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    raise TypeError(f"not in a tt-shm-stat document: {value!r}")

@@ -7,6 +7,7 @@ here from TTSHM_TEST_BIN_DIR (ctest sets it; default: build/). Every test
 records into a registry of its own, removed before and after it, so the suite
 runs in parallel with the other suites.
 """
+import functools
 import glob
 import itertools
 import json
@@ -88,11 +89,18 @@ class Registry:
                 break
         raise AssertionError(f"tt-shm-sim did not reach its steady state: rc={p.poll()} {p.stderr.read() if p.poll() is not None else ''}")
 
-    def stat_json(self, *args):
-        """tt-shm-stat --json on this registry: (document, exit status)."""
+    def stat_json(self, *args, text=False):
+        """tt-shm-stat --json on this registry: (document, exit status[, text])."""
         p = subprocess.run([STAT, "--json", "--name", self.name] + [str(a) for a in args],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
-        return json.loads(p.stdout), p.returncode
+        return (json.loads(p.stdout), p.returncode) + ((p.stdout,) if text else ())
+
+    def python_json(self, *args):
+        """python -m ttshm on this registry, in the document version this
+        tree's tt-shm-stat prints: (document, exit status, text, stderr)."""
+        p = subprocess.run([sys.executable, "-m", "ttshm", "--json", "--schema", str(stat_schema()), "--name", self.name]
+                           + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+        return json.loads(p.stdout), p.returncode, p.stdout, p.stderr
 
     def close(self):
         for p in self.procs:
@@ -100,6 +108,13 @@ class Registry:
                 p.kill()
             p.communicate()
         self.clean()
+
+
+@functools.lru_cache(maxsize=None)
+def stat_schema():
+    """The version of the document this tree's tt-shm-stat --json prints."""
+    p = subprocess.run([STAT, "--json", "--name", "no_such_registry_here"], stdout=subprocess.PIPE, text=True, timeout=60)
+    return int(json.loads(p.stdout)["schema"].rpartition("/")[2])
 
 
 def _reports(text):
