@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-PLUGIN_NAME = "ttshm"
+import ttshm
+
 DEFAULT_IGNORED = "CB,KERNEL"  # program caches keep them on purpose
 SAMPLE_PERIOD_S = 0.001
 
@@ -86,8 +87,6 @@ def pytest_configure(config):
         enabled = _bool_ini(config.getini("ttshm_leaks"))
     if not enabled:
         return
-    import ttshm
-
     try:
         ttshm.load()
     except ttshm.Error as e:
@@ -116,8 +115,6 @@ class _Snapshot:
     """This process's writer segments: (name, instance_id) -> (status, stats, buffers)."""
 
     def __init__(self, with_buffers=True):
-        import ttshm
-
         pid = os.getpid()
         self.segments = {}
         for info in ttshm.segments():
@@ -165,8 +162,6 @@ def _new_buffers(before, after, ignored):
 def _allowed(item, leaks):
     """The leaks left once the ttshm_allow_leaks marker has taken its share;
     None when the marker allows all of them."""
-    import ttshm
-
     marker = item.get_closest_marker("ttshm_allow_leaks")
     if marker is None:
         return leaks
@@ -205,8 +200,6 @@ class _Limit:
     device (or on each device) while the test runs."""
 
     def __init__(self, marker):
-        import ttshm
-
         if not marker.args:
             raise pytest.UsageError("ttshm_limit_memory needs a limit, e.g. ttshm_limit_memory(\"1 GiB\")")
         self.limit = parse_size(marker.args[0])
