@@ -18,7 +18,29 @@
 #include <sched.h>
 #include <stdlib.h>
 
+#include "errors.h"
+#include "nocancel.h"
+#include "table_object.h"
+#include "table_pool.h"
 #include "writer_internal.h"
+
+#ifdef TTSHM_TSAN
+char ttshm_rcu_tsan_sync;
+#endif
+
+uint64_t ttshm_live_total(const struct ttshm_header *h, uint64_t *bytes)
+{
+    uint64_t count = 0, total_bytes = 0;
+    for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++)
+        for (unsigned t = 0; t < TTSHM_MEM_TYPE_COUNT; t++) {
+            uint64_t c, b;
+            ttshm_counters_live(&h->counters[d][t], &c, &b);
+            count += c;
+            total_bytes += b;
+        }
+    *bytes = total_bytes;
+    return count;
+}
 
 uint64_t ttshm_used_total(const struct ttshm_table *t)
 {

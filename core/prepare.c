@@ -23,6 +23,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "errors.h"
+#include "nocancel.h"
+#include "table_object.h"
+#include "table_pool.h"
 #include "writer_internal.h"
 
 static void free_retired(struct ttshm_writer *w, struct ttshm_view *views,

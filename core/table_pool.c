@@ -22,7 +22,8 @@
  * at once, so a writer that dies leaves at most one object more than
  * before (docs/design.md).
  */
-#include "writer_internal.h"
+#include "table_object.h"
+#include "table_pool.h"
 
 /* Empties t (after a grace period: no writer thread can still be on it) and
  * resets the writer's own state of it. */

@@ -106,14 +106,8 @@ struct ttshm_writer {
     struct ttshm_writer *list_next; /* all writers of the process, for fork */
 };
 
-/* writer.c */
-void ttshm_mark_exited(struct ttshm_writer *w);
-void ttshm_forget_thread_id(void); /* record.c: after fork */
-void ttshm_report(struct ttshm_writer *w, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-int ttshm_table_create(struct ttshm_writer *w, uint64_t nslots, struct ttshm_table **out);
-void ttshm_table_destroy(struct ttshm_table *t);
-void ttshm_table_unlink(struct ttshm_writer *w, uint64_t epoch);
+/* record.c: a forked child's threads get new ids. */
+void ttshm_forget_thread_id(void);
 
 /* table.c: the slot protocol on one table. */
 struct ttshm_record {
@@ -167,6 +161,8 @@ uint64_t ttshm_table_move(struct ttshm_table *from, struct ttshm_table *to, uint
                           uint64_t count, const struct ttshm_header *h);
 
 /* growth.c */
+/* Live records of a header, summed from the counters; bytes in *bytes. */
+uint64_t ttshm_live_total(const struct ttshm_header *h, uint64_t *bytes);
 /* Never-used slots claimed in t so far (the sum of the shards). */
 uint64_t ttshm_used_total(const struct ttshm_table *t);
 /* Counts n claims of never-used slots. Every check_mask+1 claims it sums the
@@ -215,29 +211,6 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
 void ttshm_retire_view(struct ttshm_writer *w, struct ttshm_view *v);
 void ttshm_retire_table(struct ttshm_writer *w, struct ttshm_table *t);
 
-/* table_pool.c: one drained table kept for reuse, so that rebuilds under
- * steady churn create no shared-memory object. */
-/* At the end of t's drain: whether t is to be kept as the spare (then its
- * object stays linked), else the caller unlinks it. */
-bool ttshm_table_pool_reserve(struct ttshm_writer *w, struct ttshm_table *t);
-/* After t's grace period: makes t the spare, emptied, if it was reserved;
- * else unmaps it. */
-void ttshm_table_pool_put(struct ttshm_writer *w, struct ttshm_table *t);
-/* Whether the spare, or the table reserved to become it, has between
- * min_slots and max_slots slots. Caller holds p->lock. */
-bool ttshm_table_pool_covers(const struct ttshm_preparer *p, uint64_t min_slots,
-                             uint64_t max_slots);
-/* The spare if it has between min_slots and max_slots slots, else NULL.
- * Caller holds p->lock. */
-struct ttshm_table *ttshm_table_pool_take_locked(struct ttshm_preparer *p, uint64_t min_slots,
-                                                 uint64_t max_slots);
-/* The spare if it has exactly nslots slots, else NULL. */
-struct ttshm_table *ttshm_table_pool_take(struct ttshm_writer *w, uint64_t nslots);
-/* Discards the spare (close, fork). */
-void ttshm_table_pool_drain(struct ttshm_writer *w);
-/* Unlinks t's object and unmaps it. NULL: nothing. */
-void ttshm_table_discard(struct ttshm_writer *w, struct ttshm_table *t);
-
 /* prepare.c */
 void ttshm_preparer_init(struct ttshm_writer *w);
 /* Asks, once per table, for the next one: sized for the live records
@@ -250,8 +223,5 @@ void ttshm_preparer_request(struct ttshm_writer *w, const struct ttshm_table *cu
 struct ttshm_table *ttshm_preparer_take(struct ttshm_writer *w, uint64_t min_slots, bool wait,
                                         bool *pending);
 void ttshm_preparer_stop(struct ttshm_writer *w);
-
-/* Live records of a header, summed from the counters; bytes in *bytes. */
-uint64_t ttshm_live_total(const struct ttshm_header *h, uint64_t *bytes);
 
 #endif

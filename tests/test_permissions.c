@@ -8,9 +8,11 @@
  */
 #include "test_core_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,32 +46,48 @@ static int make_closed_segment(void)
     return 0;
 }
 
-/* Mode bits of every object of reg; -1 if one differs from want. */
+/* Mode bits of every object of reg; 0 if one differs from want. */
 static int all_modes_are(mode_t want, int *count)
 {
     char prefix[80];
     snprintf(prefix, sizeof prefix, "ttshm.%s.", reg);
     *count = 0;
     int ok = 1;
-    for (int slot = 0; slot < 1; slot++) {
+    DIR *d = opendir("/dev/shm");
+    if (d == NULL)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char p[300];
         struct stat st;
-        if (stat(hpath, &st) != 0)
-            return 0;
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        snprintf(p, sizeof p, "/dev/shm/%s", e->d_name);
+        if (stat(p, &st) != 0)
+            continue;
         (*count)++;
         if ((st.st_mode & 07777) != want || st.st_uid != geteuid() || !S_ISREG(st.st_mode))
             ok = 0;
     }
-    for (int epoch = 1; epoch < 8; epoch++) {
-        char p[256];
-        snprintf(p, sizeof p, "%s.t%d", hpath, epoch);
-        struct stat st;
-        if (stat(p, &st) != 0)
-            continue;
-        (*count)++;
-        if ((st.st_mode & 07777) != want || st.st_uid != geteuid())
-            ok = 0;
-    }
+    closedir(d);
     return ok;
+}
+
+/* The path of the one table object of slot 0 (its epoch is the session's). */
+static bool table_path(char *buf, int len)
+{
+    char prefix[200];
+    snprintf(prefix, sizeof prefix, "%s.t", seg);
+    bool found = false;
+    DIR *d = opendir("/dev/shm");
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            found = snprintf(buf, (size_t)len, "/dev/shm/%.*s", len - 10, e->d_name) < len;
+        }
+    if (d != NULL)
+        closedir(d);
+    return found;
 }
 
 struct mode_case {
@@ -123,7 +141,8 @@ static void test_created_modes(void)
     }
 }
 
-/* The writer must refuse the pre-existing object and leave it as it was. */
+/* The writer must leave the pre-existing object as it was: refuse it, or
+ * (issue 11, item 19) go on to another slot. */
 static void expect_refused(const char *what, int allow_access)
 {
     size_t before_len = 0, after_len = 0;
@@ -133,9 +152,12 @@ static void expect_refused(const char *what, int allow_access)
     int objects = ttshm_test_count_objects(reg);
     ttshm_writer *w = (ttshm_writer *)&w;
     int rc = tu_writer_open(reg, 1024, &w);
-    if (!(rc == -TTSHM_E_INSECURE || (allow_access && rc == -TTSHM_E_ACCESS)) || w != NULL)
-        TTSHM_TEST_FAILF("%s: writer_open returned %d (writer %p); want -TTSHM_E_INSECURE%s", what,
-                         rc, (void *)w, allow_access ? " or -TTSHM_E_ACCESS" : "");
+    bool other_slot = rc == 0 && strcmp(ttshm_writer_segment_name(w), seg) != 0;
+    if (!(other_slot || rc == -TTSHM_E_INSECURE || (allow_access && rc == -TTSHM_E_ACCESS)))
+        TTSHM_TEST_FAILF("%s: writer_open returned %d (writer %p on %s); want another slot or "
+                         "-TTSHM_E_INSECURE%s",
+                         what, rc, (void *)w, rc == 0 ? ttshm_writer_segment_name(w) : "-",
+                         allow_access ? " or -TTSHM_E_ACCESS" : "");
     if (rc == 0)
         ttshm_writer_close(w);
     unsigned char *after = tu_read_file(hpath, &after_len);
@@ -143,7 +165,7 @@ static void expect_refused(const char *what, int allow_access)
     if (before_len != after_len || memcmp(before, after, before_len) != 0 ||
         st0.st_mode != st1.st_mode || st0.st_uid != st1.st_uid)
         TTSHM_TEST_FAILF("%s: the refused object was modified", what);
-    if (ttshm_test_count_objects(reg) != objects)
+    if (!other_slot && ttshm_test_count_objects(reg) != objects)
         TTSHM_TEST_FAILF("%s: objects in /dev/shm went from %d to %d", what, objects,
                          ttshm_test_count_objects(reg));
     free(before);
@@ -277,13 +299,16 @@ static void test_no_symlink_followed(void)
 
 /* ---- reported once on stderr, then tracking off ---- */
 
+/* A registry name the writer refuses: the default writer is off. */
+static const char bad_name[] = "no/such name";
+
 static int report_child(void *arg, char *msg, size_t len)
 {
     (void)arg;
     int fd = memfd_create("stderr", 0);
     if (fd < 0 || dup2(fd, 2) < 0)
         return 1;
-    setenv("TT_SHM_NAME", reg, 1);
+    setenv("TT_SHM_NAME", bad_name, 1);
     unsetenv("TT_SHM_TRACKING");
     ttshm_writer *w = ttshm_default_writer();
     off_t first = lseek(fd, 0, SEEK_CUR);
@@ -292,10 +317,10 @@ static int report_child(void *arg, char *msg, size_t len)
     off_t second = lseek(fd, 0, SEEK_CUR);
     /* An explicit writer reports only when asked to. */
     ttshm_writer *w3 = NULL;
-    int orc = tu_writer_open(reg, 0, &w3);
+    int orc = tu_writer_open(bad_name, 0, &w3);
     off_t third = lseek(fd, 0, SEEK_CUR);
     if (w != NULL || w2 != NULL || rc != TTSHM_OFF) {
-        snprintf(msg, len, "default writer over an insecure segment: %p, record %d", (void *)w, rc);
+        snprintf(msg, len, "default writer on an invalid name: %p, record %d", (void *)w, rc);
         return 1;
     }
     if (first <= 0 || second != first) {
@@ -313,13 +338,31 @@ static int report_child(void *arg, char *msg, size_t len)
     return 0;
 }
 
+/* An insecure object under slot 0's name does not switch tracking off: the
+ * default writer records into the next slot (issue 11, item 19). */
+static int insecure_slot_child(void *arg, char *msg, size_t len)
+{
+    (void)arg;
+    setenv("TT_SHM_NAME", reg, 1);
+    unsetenv("TT_SHM_TRACKING");
+    ttshm_writer *w = ttshm_default_writer();
+    int rc = ttshm_record_alloc(w, 0, TTSHM_DRAM, 1, 1, 0);
+    if (w == NULL || rc != TTSHM_RECORDED || strcmp(ttshm_writer_segment_name(w), seg) == 0) {
+        snprintf(msg, len, "default writer over an insecure slot 0: %s, record %d",
+                 w ? ttshm_writer_segment_name(w) : "off", rc);
+        return 1;
+    }
+    return 0;
+}
+
 static void test_reported_once(void)
 {
     fresh("report");
     if (make_closed_segment())
         return;
     CU_ASSERT_EQUAL(chmod(hpath, 0666), 0);
-    tu_run_child("default writer refusing an insecure segment", report_child, NULL, 20);
+    tu_run_child("default writer past an insecure segment", insecure_slot_child, NULL, 20);
+    tu_run_child("default writer on an invalid name", report_child, NULL, 20);
     ttshm_test_unlink_registry(reg);
 }
 
@@ -448,7 +491,7 @@ static void test_reader_read_only(void)
 
     /* On a closed segment nothing changes: bytes, times, objects. */
     char tpath[256];
-    snprintf(tpath, sizeof tpath, "%s.t1", hpath);
+    CU_ASSERT_FATAL(table_path(tpath, sizeof tpath));
     size_t hl = 0, tl = 0, hl2 = 0, tl2 = 0;
     unsigned char *h0 = tu_read_file(hpath, &hl), *t0 = tu_read_file(tpath, &tl);
     struct stat sh0, st0, sh1, st1;
@@ -479,7 +522,7 @@ int main(void)
         {"accept_own_group_readable", test_accept_own_group_readable},
         {"refuse_other_owner", test_refuse_other_owner},
         {"no_symlink_followed", test_no_symlink_followed},
-        {"refusal_reported_once_tracking_off", test_reported_once},
+        {"refusal_reported_once_insecure_slot_skipped", test_reported_once},
         {"reader_read_only", test_reader_read_only},
     };
     TTSHM_TEST_SUITE("permissions", cases);

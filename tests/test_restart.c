@@ -611,9 +611,10 @@ static void test_no_accumulation(void)
         if (objs > max_objects)
             max_objects = objs;
     }
-    /* A header object plus its table (two while one is being drained), and
-     * a prepared next table a killed writer had not published yet. */
-    CU_ASSERT(max_objects >= 2 && max_objects <= 4);
+    /* A header object plus its table (two while one is being drained), a
+     * prepared next table a killed writer had not published yet, and the
+     * drained table it kept for reuse (core/table_pool.c). */
+    CU_ASSERT(max_objects >= 2 && max_objects <= 5);
     ttshm_writer *w = NULL;
     CU_ASSERT_EQUAL_FATAL(tu_writer_open(reg, 1024, &w), 0);
     CU_ASSERT_EQUAL(ttshm_writer_generation(w), (uint64_t)cycles + 1);

@@ -292,6 +292,38 @@ static void test_device_identity_never_torn(void)
     teardown(w, r);
 }
 
+/* A header object of segment ABI 1 (smaller than ABI 2's) under our first
+ * slot: the writer records in the next slot and leaves that object exactly
+ * as it was, for the tools of its ABI to read. */
+static void test_older_abi_header_left_as_is(void)
+{
+    ttshm_test_registry(reg, "oldabi");
+    ttshm_test_unlink_registry(reg);
+    char path[256], name[128];
+    snprintf(name, sizeof name, "ttshm.%s.0", reg);
+    tu_shm_path(path, sizeof path, name);
+    enum { ABI1_OBJECT = 69632 };
+    unsigned char *old = calloc(1, ABI1_OBJECT);
+    uint64_t magic = TTSHM_HEADER_MAGIC;
+    uint32_t abi[2] = {1, 0};
+    memcpy(old, &magic, sizeof magic);
+    memcpy(old + 8, abi, sizeof abi);
+    CU_ASSERT_EQUAL_FATAL(tu_write_file(path, old, ABI1_OBJECT), 0);
+    ttshm_writer *w = NULL;
+    CU_ASSERT_EQUAL_FATAL(tu_writer_open(reg, 1024, &w), 0);
+    char expect[128];
+    snprintf(expect, sizeof expect, "ttshm.%s.1", reg);
+    CU_ASSERT_STRING_EQUAL(ttshm_writer_segment_name(w), expect);
+    size_t len = 0;
+    unsigned char *now = tu_read_file(path, &len);
+    CU_ASSERT_EQUAL(len, ABI1_OBJECT);
+    CU_ASSERT(now != NULL && memcmp(now, old, ABI1_OBJECT) == 0);
+    free(now);
+    free(old);
+    ttshm_writer_close(w);
+    ttshm_test_unlink_registry(reg);
+}
+
 int main(void)
 {
     static const struct ttshm_test_case cases[] = {
@@ -301,6 +333,7 @@ int main(void)
         {"epoch_does_not_wrap", test_epoch_does_not_wrap},
         {"device_identity", test_device_identity},
         {"device_identity_never_torn", test_device_identity_never_torn},
+        {"older_abi_header_left_as_is", test_older_abi_header_left_as_is},
     };
     TTSHM_TEST_SUITE("runtime", cases);
     int rc = ttshm_test_run();

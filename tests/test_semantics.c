@@ -486,7 +486,7 @@ static void test_status_fields(void)
     if (w2 && ttshm_reader_open(ttshm_writer_segment_name(w2), &r2) == 0) {
         if (get_status(r1, &s1) == 0 && get_status(r2, &s2) == 0) {
             CU_ASSERT_NOT_EQUAL(s1.instance_id, s2.instance_id);
-            CU_ASSERT_EQUAL(s1.table_slots, 16384); /* the default */
+            CU_ASSERT_EQUAL(s1.table_slots, 2048); /* the default */
             CU_ASSERT_EQUAL(s2.slot, 1);
         }
         ttshm_reader_close(r2);

@@ -28,7 +28,7 @@ struct ttshm_writer_config {
     /* Registry name (letters, digits, '_' and '-'; at most TTSHM_NAME_MAX).
      * NULL: $TT_SHM_NAME, else "u<uid>" (one registry per user). */
     const char *name;
-    /* Initial table slots (rounded up to a power of two). 0: 16384. */
+    /* Initial table slots (rounded up to a power of two). 0: 2048. */
     uint64_t initial_slots;
     /* Mode bits for new segments: 0 gives 0600; 0640 lets the group read. */
     uint32_t mode;

@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Opening, taking over and closing a writer's segment (docs/design.md,
- * "Restart" and "Crash"). Liveness is an OFD lock on the header object that
+ * A writer's session: opening, taking over and closing its segment
+ * (docs/design.md, "Restart" and "Crash"). Liveness is an OFD lock on the header object that
  * the writer holds for its life: the kernel drops it when the process dies,
  * so readers are not fooled by pid reuse, and no one need clean up.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,44 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rcu.h"
-#include "writer_internal.h"
-
-#ifdef TTSHM_TSAN
-char ttshm_rcu_tsan_sync;
-#endif
-
-/* ---- errors ---- */
-
-void ttshm_report(struct ttshm_writer *w, const char *fmt, ...)
-{
-    if (!w->report_errors || atomic_exchange(&w->reported, 1))
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "ttshm: %s: %s (tracking continues with what fits)\n", w->segment, msg);
-}
-
-static int errno_code(int e)
-{
-    switch (e) {
-    case ENOSPC:
-    case EFBIG:
-        return -TTSHM_E_NOSPC;
-    case ENOMEM:
-        return -TTSHM_E_NOMEM;
-    case EACCES:
-    case EPERM:
-        return -TTSHM_E_ACCESS;
-    case ENOENT:
-        return -TTSHM_E_NOENT;
-    default:
-        return -TTSHM_E_IO;
-    }
-}
+#include "errors.h"
+#include "fork.h"
+#include "nocancel.h"
+#include "session.h"
+#include "table_object.h"
 
 /* ---- time and identity ---- */
 
@@ -97,195 +62,6 @@ static uint64_t random_u64(void)
     if (getrandom(&v, sizeof v, GRND_NONBLOCK) != sizeof v)
         v = realtime_ns() ^ ((uint64_t)getpid() << 32);
     return v | 1; /* never 0: 0 means "none" */
-}
-
-uint64_t ttshm_live_total(const struct ttshm_header *h, uint64_t *bytes)
-{
-    uint64_t count = 0, total_bytes = 0;
-    for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++)
-        for (unsigned t = 0; t < TTSHM_MEM_TYPE_COUNT; t++) {
-            uint64_t c, b;
-            ttshm_counters_live(&h->counters[d][t], &c, &b);
-            count += c;
-            total_bytes += b;
-        }
-    *bytes = total_bytes;
-    return count;
-}
-
-/* ---- shared-memory objects ---- */
-
-/* Sizes the object and reserves its pages, so a full /dev/shm is an error
- * here rather than a SIGBUS on first touch. */
-static int reserve(int fd, uint64_t bytes)
-{
-    if (ftruncate(fd, (off_t)bytes) != 0)
-        return errno_code(errno);
-    int e = posix_fallocate(fd, 0, (off_t)bytes);
-    return e == 0 ? 0 : errno_code(e);
-}
-
-int ttshm_table_create(struct ttshm_writer *w, uint64_t nslots, struct ttshm_table **out)
-{
-    char name[128];
-    uint64_t epoch = atomic_fetch_add_explicit(&w->next_epoch, 1, memory_order_relaxed);
-    int rc = ttshm_table_object_name(name, sizeof name, w->registry, w->slot, epoch);
-    if (rc)
-        return rc;
-    size_t bytes = ttshm_table_bytes(nslots);
-    struct ttshm_table *t = aligned_alloc(TTSHM_CACHELINE, sizeof *t);
-    if (t == NULL)
-        return -TTSHM_E_NOMEM;
-    memset(t, 0, sizeof *t);
-    shm_unlink(name); /* a leftover of a writer that died mid-growth */
-    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, w->mode);
-    if (fd < 0) {
-        rc = errno_code(errno);
-        free(t);
-        return rc;
-    }
-    if (fchmod(fd, w->mode) != 0 || (rc = reserve(fd, bytes)) != 0) {
-        rc = rc ? rc : errno_code(errno);
-        goto fail;
-    }
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
-        rc = errno_code(errno);
-        goto fail;
-    }
-    close(fd);
-    /* Fault every page in now, so recording calls never take a page fault on
-     * a table. One page at a time rather than MAP_POPULATE, which holds the
-     * process's mmap lock for the whole table and stalls every other fault
-     * of the host meanwhile. The table is not published yet: zeros are what
-     * it holds already. */
-    long page = sysconf(_SC_PAGESIZE);
-    for (size_t off = 0; off < bytes; off += (size_t)page)
-        atomic_store_explicit((_Atomic uint64_t *)((char *)p + off), 0, memory_order_relaxed);
-    t->hdr = p;
-    t->slots = (struct ttshm_slot *)((char *)p + sizeof(struct ttshm_table_header));
-    t->nslots = nslots;
-    t->mask = nslots - 1;
-    t->epoch = epoch;
-    t->map_bytes = bytes;
-    uint64_t every = nslots >> 10; /* re-sum the used shards every nslots/1024 claims */
-    t->check_mask = every < 1 ? 0 : (every > 64 ? 63 : every - 1);
-    atomic_store_explicit(&t->hdr->instance_id, w->instance_id, memory_order_relaxed);
-    atomic_store_explicit(&t->hdr->epoch, epoch, memory_order_relaxed);
-    atomic_store_explicit(&t->hdr->nslots, nslots, memory_order_relaxed);
-    atomic_store_explicit(&t->hdr->slot_size, sizeof(struct ttshm_slot), memory_order_relaxed);
-    atomic_store_explicit(&t->hdr->generation, w->generation, memory_order_relaxed);
-    atomic_store_explicit(&t->hdr->magic, TTSHM_TABLE_MAGIC, memory_order_release);
-    atomic_fetch_add_explicit(&w->hdr->tables_created, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&w->hdr->table_bytes_created, bytes, memory_order_relaxed);
-    *out = t;
-    return 0;
-fail:
-    close(fd);
-    shm_unlink(name);
-    free(t);
-    return rc;
-}
-
-void ttshm_table_destroy(struct ttshm_table *t)
-{
-    if (t == NULL)
-        return;
-    munmap(t->hdr, t->map_bytes);
-    free(t);
-}
-
-void ttshm_table_unlink(struct ttshm_writer *w, uint64_t epoch)
-{
-    char name[128];
-    if (ttshm_table_object_name(name, sizeof name, w->registry, w->slot, epoch) == 0)
-        shm_unlink(name);
-}
-
-/* Removes every table object of this slot: those of the session taken over,
- * including one a writer that died mid-growth never published. */
-static void unlink_slot_tables(struct ttshm_writer *w)
-{
-    char prefix[128];
-    snprintf(prefix, sizeof prefix, "ttshm.%s.%u.t", w->registry, w->slot);
-    DIR *d = opendir("/dev/shm");
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-            char name[300];
-            snprintf(name, sizeof name, "/%s", e->d_name);
-            shm_unlink(name);
-        }
-    closedir(d);
-}
-
-/* ---- the process's writers, for fork ---- */
-
-static pthread_mutex_t writers_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ttshm_writer *writers;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void atfork_prepare(void)
-{
-    pthread_mutex_lock(&writers_lock);
-    ttshm_rcu_before_fork();
-}
-
-static void atfork_parent(void)
-{
-    ttshm_rcu_after_fork_parent();
-    pthread_mutex_unlock(&writers_lock);
-}
-
-/* A forked child must not record into its parent's segment, nor keep the
- * parent "alive" by holding the lock's file: it drops both. Its handles stay
- * valid and record nothing; the default writer reopens its own segment. */
-static void atfork_child(void)
-{
-    ttshm_rcu_after_fork_child();
-    for (struct ttshm_writer *w = writers; w; w = w->list_next) {
-        atomic_store(&w->closed, 1);
-        /* The mapping references the open file description too, and the OFD
-         * lock lives as long as any reference: drop both. */
-        if (w->hdr != NULL) {
-            munmap(w->hdr, w->hdr_bytes);
-            w->hdr = NULL;
-        }
-        if (w->fd >= 0) {
-            close(w->fd);
-            w->fd = -1;
-        }
-        ttshm_preparer_init(w); /* its thread was not forked */
-    }
-    ttshm_forget_thread_id();
-    pthread_mutex_unlock(&writers_lock);
-}
-
-static void register_atfork(void)
-{
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-}
-
-static void list_add(struct ttshm_writer *w)
-{
-    pthread_once(&atfork_once, register_atfork);
-    pthread_mutex_lock(&writers_lock);
-    w->list_next = writers;
-    writers = w;
-    pthread_mutex_unlock(&writers_lock);
-}
-
-static void list_remove(struct ttshm_writer *w)
-{
-    pthread_mutex_lock(&writers_lock);
-    for (struct ttshm_writer **p = &writers; *p; p = &(*p)->list_next)
-        if (*p == w) {
-            *p = w->list_next;
-            break;
-        }
-    pthread_mutex_unlock(&writers_lock);
 }
 
 /* ---- open ---- */
@@ -359,7 +135,7 @@ static int start_session(struct ttshm_writer *w, bool taken_over, uint64_t initi
         memset(&h->prev, 0, sizeof h->prev);
     }
     store(&h->state, TTSHM_SEG_INIT);
-    unlink_slot_tables(w);
+    ttshm_unlink_slot_tables(w);
     for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++) {
         for (unsigned t = 0; t < TTSHM_TYPE_SLOTS; t++) {
             store(&h->epoch[d][t], 0);
@@ -371,7 +147,9 @@ static int start_session(struct ttshm_writer *w, bool taken_over, uint64_t initi
     store(&h->table_bytes_created, 0);
     w->generation = generation;
     w->instance_id = random_u64();
-    atomic_store_explicit(&w->next_epoch, 1, memory_order_relaxed);
+    /* Tables are numbered from a random epoch, so that no one else can
+     * know the names this session will create (table_object.c). */
+    atomic_store_explicit(&w->next_epoch, (random_u64() >> 20) + 1, memory_order_relaxed);
 
     struct ttshm_table *t;
     int rc = ttshm_table_create(w, initial_slots, &t);
@@ -418,8 +196,14 @@ static bool lock_object(int fd)
     return fcntl(fd, F_OFD_SETLK, &fl) == 0;
 }
 
-/* Tries one registry slot. Returns 0 (w set up), 1 (held by a live writer:
- * try the next), or -TTSHM_E_*. */
+/* What try_slot found when it could not take a slot: the next is tried. */
+enum {
+    SLOT_HELD = 1,    /* a live writer holds it */
+    SLOT_FOREIGN = 2, /* an object we must not record into holds the name */
+};
+
+/* Tries one registry slot. Returns 0 (w set up), SLOT_HELD, SLOT_FOREIGN, or
+ * -TTSHM_E_*. */
 static int try_slot(struct ttshm_writer *w, unsigned slot, uint64_t initial_slots)
 {
     char name[128];
@@ -430,43 +214,42 @@ static int try_slot(struct ttshm_writer *w, unsigned slot, uint64_t initial_slot
     int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, w->mode);
     if (fd >= 0) {
         if (fchmod(fd, w->mode) != 0) { /* the umask may have narrowed it */
-            rc = errno_code(errno);
+            rc = ttshm_errno_code(errno);
             close(fd);
             shm_unlink(name);
             return rc;
         }
     } else {
         if (errno != EEXIST)
-            return errno_code(errno);
+            return ttshm_errno_code(errno);
         created = false;
         fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
                       0); /* a FIFO must not block us */
-        if (fd < 0)
-            return errno == ENOENT ? 1 : errno_code(errno);
+        if (fd < 0)       /* gone meanwhile, or another user's and private */
+            return errno == ENOENT   ? SLOT_HELD
+                   : errno == EACCES ? SLOT_FOREIGN
+                                     : ttshm_errno_code(errno);
         struct stat st;
         if (fstat(fd, &st) != 0) {
-            rc = errno_code(errno);
+            rc = ttshm_errno_code(errno);
             close(fd);
             return rc;
         }
         /* Someone else's object under our name, or one others may write: a
-         * hijack or a mistake. Either way, not ours to record into. */
-        if (st.st_uid != geteuid()) {
+         * hijack or a mistake. Either way, not ours to record into, and not
+         * ours to remove (in sticky /dev/shm we could not): the next slot. */
+        if (st.st_uid != geteuid() || (st.st_mode & 022) != 0 || !S_ISREG(st.st_mode)) {
             close(fd);
-            return -TTSHM_E_ACCESS;
-        }
-        if ((st.st_mode & 022) != 0 || !S_ISREG(st.st_mode)) {
-            close(fd);
-            return -TTSHM_E_INSECURE;
+            return SLOT_FOREIGN;
         }
     }
     if (!lock_object(fd)) {
         close(fd);
-        return 1;
+        return SLOT_HELD;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        rc = errno_code(errno);
+        rc = ttshm_errno_code(errno);
         goto fail;
     }
     uint64_t size = TTSHM_HEADER_OBJECT_SIZE;
@@ -474,7 +257,7 @@ static int try_slot(struct ttshm_writer *w, unsigned slot, uint64_t initial_slot
     if (!created && (uint64_t)st.st_size >= sizeof(uint64_t)) {
         uint64_t magic = 0;
         if (pread(fd, &magic, sizeof magic, 0) != (ssize_t)sizeof magic) {
-            rc = errno_code(errno);
+            rc = ttshm_errno_code(errno);
             goto fail;
         }
         if (magic != 0) {
@@ -484,11 +267,17 @@ static int try_slot(struct ttshm_writer *w, unsigned slot, uint64_t initial_slot
             taken_over = true;
         }
     }
-    if ((uint64_t)st.st_size < size && (rc = reserve(fd, size)) != 0)
+    /* A segment we understand is never smaller than our header object:
+     * leave a smaller one as it is (an older ABI's, or junk), unresized. */
+    if (taken_over && (uint64_t)st.st_size < TTSHM_HEADER_OBJECT_SIZE) {
+        close(fd);
+        return SLOT_FOREIGN;
+    }
+    if ((uint64_t)st.st_size < size && (rc = ttshm_object_reserve(fd, size)) != 0)
         goto fail;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
-        rc = errno_code(errno);
+        rc = ttshm_errno_code(errno);
         goto fail;
     }
     w->hdr = p;
@@ -500,7 +289,9 @@ static int try_slot(struct ttshm_writer *w, unsigned slot, uint64_t initial_slot
         /* Ours by owner and name, but not a segment we understand: leave it. */
         munmap(p, size);
         w->hdr = NULL;
-        goto fail;
+        close(fd);
+        w->fd = -1;
+        return SLOT_FOREIGN;
     }
     rc = start_session(w, taken_over, initial_slots);
     if (rc != 0) {
@@ -582,15 +373,24 @@ int ttshm_writer_open(const struct ttshm_writer_config *config, ttshm_writer **o
     for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++)
         pthread_mutex_init(&w->cb_lock[d], NULL);
     ttshm_preparer_init(w);
-    uint64_t initial = round_pow2(cfg.initial_slots ? cfg.initial_slots : 16384);
+    uint64_t initial = round_pow2(cfg.initial_slots ? cfg.initial_slots : TTSHM_DEFAULT_TABLE);
 
+    /* Cancelled in here, this thread would leave the fork lock held. */
+    int cancel = ttshm_nocancel_begin();
+    ttshm_fork_lock();
     int rc = -TTSHM_E_FULL;
+    bool foreign = false;
     for (unsigned slot = 0; slot < TTSHM_MAX_SLOTS; slot++) {
         rc = try_slot(w, slot, initial);
         if (rc <= 0)
             break;
-        rc = -TTSHM_E_FULL;
+        foreign |= rc == SLOT_FOREIGN;
+        rc = foreign ? -TTSHM_E_ACCESS : -TTSHM_E_FULL;
     }
+    if (rc == 0)
+        ttshm_fork_list_add(w);
+    ttshm_fork_unlock();
+    ttshm_nocancel_end(cancel);
     if (rc != 0) {
         if (w->report_errors)
             fprintf(stderr, "ttshm: cannot open a segment in registry \"%s\": %s: tracking off\n",
@@ -600,7 +400,6 @@ int ttshm_writer_open(const struct ttshm_writer_config *config, ttshm_writer **o
         free(w);
         return rc;
     }
-    list_add(w);
     *out = w;
     return 0;
 }
@@ -622,7 +421,10 @@ void ttshm_writer_close(ttshm_writer *w)
 {
     if (w == NULL)
         return;
-    list_remove(w);
+    int cancel = ttshm_nocancel_begin();
+    /* Until the header's descriptor is closed, a child forked meanwhile must
+     * find the writer listed, to drop its copy. */
+    ttshm_fork_lock();
     ttshm_preparer_stop(w);
     pthread_mutex_lock(&w->grow_lock);
     ttshm_mark_exited(w);
@@ -640,6 +442,9 @@ void ttshm_writer_close(ttshm_writer *w)
     if (w->fd >= 0)
         close(w->fd); /* drops the lock: readers now see "exited" */
     pthread_mutex_unlock(&w->grow_lock);
+    ttshm_fork_list_remove(w);
+    ttshm_fork_unlock();
+    ttshm_nocancel_end(cancel);
     pthread_mutex_destroy(&w->grow_lock);
     free(w);
 }
