@@ -260,7 +260,7 @@ def _time(schema, name, ns):
 
 
 def _buffer(schema, b, word, now_mono):
-    out = {"device": b.device, "type": MemType(b.type).name, "address": b.address, "size": b.size,
+    out = {"device": b.device, "type": b.type.name if isinstance(b.type, MemType) else "?", "address": b.address, "size": b.size,
            "generation": b.generation, "tid": b.tid}
     if schema >= 2:
         out.update(timestamp_ns=str(b.timestamp_ns), age_s=Seconds(b.age_ns(now_mono)), tag=str(b.tag))
