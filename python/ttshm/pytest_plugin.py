@@ -19,6 +19,7 @@ import time
 import pytest
 
 import ttshm
+from ttshm.types import CLOCK_MONOTONIC_COARSE
 
 DEFAULT_IGNORED = "CB,KERNEL"  # program caches keep them on purpose
 SAMPLE_PERIOD_S = 0.001
@@ -108,7 +109,7 @@ class _State:
         self.ignored = ignored
         self.warmup = warmup
         self.tests_run = 0
-        self.warmup_kept = []  # (nodeid, buffers) left by warm-up tests
+        self.warmup_kept = []  # (nodeid, count, bytes) left by warm-up tests
 
 
 class _Snapshot:
@@ -130,38 +131,36 @@ class _Snapshot:
             except (ttshm.NoSuchSegment, ttshm.AccessDenied):
                 continue  # gone, or another user's
             except ttshm.Error:
-                continue  # not a segment this process writes (it would read it)
+                continue  # unreadable (corrupt, incompatible): not one this process writes into
             if got is not None:
                 self.segments[(info.name, got[0].instance_id)] = got
 
     def keys(self):
-        """Identity of every buffer: a buffer freed and allocated again at the
-        same address during the test is a new one."""
-        return {
-            (seg, inst, b.device, b.type, b.address, b.size, b.tag, b.timestamp_ns, b.tid)
-            for (seg, inst), (_, _, bufs) in self.segments.items()
-            for b in bufs
-        }
+        return {_key(seg, inst, b) for (seg, inst), (_, _, bufs) in self.segments.items() for b in bufs}
 
     def live_bytes(self, device, mtype):
         return sum(stats[device, mtype].live_bytes for (_, stats, _) in self.segments.values())
 
 
+def _key(seg, instance_id, b):
+    """Identity of a buffer record: a buffer freed and allocated again at the
+    same address during the test is a new one."""
+    return (seg, instance_id, b.device, b.type, b.address, b.size, b.tag, b.timestamp_ns, b.tid)
+
+
 def _new_buffers(before, after, ignored):
     known = before.keys()
-    out = []
-    for (seg, inst), (_, _, bufs) in after.segments.items():
-        for b in bufs:
-            if b.type in ignored:
-                continue
-            if (seg, inst, b.device, b.type, b.address, b.size, b.tag, b.timestamp_ns, b.tid) not in known:
-                out.append((seg, b))
-    return out
+    return [
+        (seg, b)
+        for (seg, inst), (_, _, bufs) in after.segments.items()
+        for b in bufs
+        if b.type not in ignored and _key(seg, inst, b) not in known
+    ]
 
 
 def _allowed(item, leaks):
-    """The leaks left once the ttshm_allow_leaks marker has taken its share;
-    None when the marker allows all of them."""
+    """The leaks left once the ttshm_allow_leaks marker has taken its share
+    (none when it allows them all)."""
     marker = item.get_closest_marker("ttshm_allow_leaks")
     if marker is None:
         return leaks
@@ -180,7 +179,7 @@ def _allowed(item, leaks):
 
 
 def _leak_report(leaks, allowance):
-    now = time.clock_gettime_ns(getattr(time, "CLOCK_MONOTONIC_COARSE", 6))
+    now = time.clock_gettime_ns(CLOCK_MONOTONIC_COARSE)
     total = sum(b.size for _, b in leaks)
     lines = [
         f"ttshm: {len(leaks)} device buffer{'s' if len(leaks) != 1 else ''} ({format_size(total)}) "
@@ -189,7 +188,7 @@ def _leak_report(leaks, allowance):
     ]
     for seg, b in sorted(leaks, key=lambda x: (x[1].device, int(x[1].type), x[1].address)):
         lines.append(
-            f"  {seg:<20} {b.device:>3}  {b.type.name:<13} {b.address:#18x} {format_size(b.size):>10} "
+            f"  {seg:<20} {b.device:>3}  {getattr(b.type, 'name', '?'):<13} {b.address:#18x} {format_size(b.size):>10} "
             f"{b.tid:>8} {b.tag:>10} {b.age_ns(now) / 1e9:>7.3f}s"
         )
     return "\n".join(lines)
