@@ -46,11 +46,13 @@ def main(argv=None):
     p.add_argument("-d", "--device", type=_device_list, help="devices, e.g. 0 or 0,2-3")
     p.add_argument("-t", "--type", type=_type_list, help="memory types, names or numbers")
     p.add_argument("-p", "--pid", type=_pid_list, help="writer process ids")
+    p.add_argument("-f", "--fields", action="append", metavar="GLOB",
+                   help="only the counters whose name matches (repeatable; e.g. 'live_*')")
     p.add_argument("--schema", type=int, choices=statjson.SCHEMAS, default=statjson.SCHEMAS[0],
                    help="document version: 2 (tt-shm-stat today) or 1 (before ttshm.stat/2)")
     p.add_argument("--name", default=os.environ.get("TT_SHM_NAME") or None, help="only this registry (default $TT_SHM_NAME, else all)")
     a = p.parse_args(argv)
-    filters = statjson.Filters(devices=a.device, types=a.type, pids=a.pid)
+    filters = statjson.Filters(devices=a.device, types=a.type, pids=a.pid, counters=a.fields)
     try:
         doc, status = statjson.build(
             registry=a.name, buffers=a.buffers, leaks=a.leaks, sort=a.sort, top=a.top,

@@ -15,6 +15,7 @@ ttshm.stat/1 (tt-shm-stat before the change to /2): times and tags as numbers,
 buffers sorted by size by default.
 """
 import dataclasses
+import fnmatch
 import time
 
 from . import errors
@@ -63,12 +64,16 @@ class Filters:
     devices: object = None  # set of device numbers
     types: object = None  # set of MemType
     pids: object = None  # set of pids
+    counters: object = None  # -f: glob patterns of the counters shown
 
     def device(self, d):
         return d < 64 and (self.devices is None or d in self.devices)
 
     def type(self, t):
         return self.types is None or t in self.types
+
+    def counter(self, name):
+        return self.counters is None or any(fnmatch.fnmatchcase(name, g) for g in self.counters)
 
 
 @dataclasses.dataclass
@@ -97,9 +102,8 @@ def _devices(schema, filters, table, identity):
             ident = identity[d] if d < len(identity) else DeviceIdentity(0, "")
             entry["unique_id"] = f"0x{ident.unique_id:016x}" if ident.unique_id else None
             entry["name"] = ident.name or None
-        entry["types"] = {
-            t.name: {f: getattr(dev[t], f) for f in COUNTER_FIELDS[schema]} for t in MemType if filters.type(t)
-        }
+        shown = [f for f in COUNTER_FIELDS[schema] if filters.counter(f)]
+        entry["types"] = {t.name: {f: getattr(dev[t], f) for f in shown} for t in MemType if filters.type(t)}
         out.append(entry)
     return out
 

@@ -117,6 +117,13 @@ def stat_schema():
     return int(json.loads(p.stdout)["schema"].rpartition("/")[2])
 
 
+@functools.lru_cache(maxsize=None)
+def stat_has_option(option):
+    """Whether this tree's tt-shm-stat --help lists option (e.g. "--fields")."""
+    p = subprocess.run([STAT, "--help"], stdout=subprocess.PIPE, text=True, timeout=60)
+    return f" {option} " in p.stdout or f" {option}\n" in p.stdout
+
+
 def _reports(text):
     return {r["phase"]: r for r in (json.loads(l) for l in text.splitlines() if l.startswith("{"))}
 

@@ -10,7 +10,7 @@ import signal
 import pytest
 
 import ttshm
-from conftest import stat_schema, stop
+from conftest import stat_has_option, stat_schema, stop
 
 NOW_KEYS = ("time_ns", "time_s", "age_s")
 
@@ -39,6 +39,8 @@ VIEWS = [
     ("-d", "1,2-3", "-t", "DRAM,l1,5"),
     ("-b", "-t", "TRACE"),
 ]
+if stat_has_option("--fields"):  # tt-shm-stat -f, from its ttshm.stat/2 onwards
+    VIEWS += [("-f", "live_*", "-f", "peak_bytes"), ("-b", "-f", "no_such_counter", "-t", "L1")]
 
 
 def both(registry, args):
