@@ -26,6 +26,9 @@ SAMPLE_PERIOD_S = 0.001
 
 _state_key = pytest.StashKey()
 _failure_key = pytest.StashKey()
+# The running test's ttshm_limit_memory markers (_Limit), in its item's stash:
+# what the sampler has seen so far is in their .sampled.
+limits_key = pytest.StashKey()
 
 _UNITS = {
     "": 1, "B": 1,
@@ -269,6 +272,7 @@ def pytest_runtest_call(item):
         yield
         return
     limits = [_Limit(m) for m in item.iter_markers("ttshm_limit_memory")]
+    item.stash[limits_key] = limits
     gc.collect()
     before = _Snapshot()
     sampling = [lim for lim in limits if lim.needs_sampling(before)]

@@ -176,16 +176,23 @@ def test_earlier_peak(w):
     w.alloc(0, "DRAM", 0x100000, 64 * MiB)
     w.free(0, "DRAM", 0x100000)
 
+def held_until_sampled(request, live):  # until the plugin's sampler has seen live bytes
+    from ttshm.pytest_plugin import limits_key
+    (limit,) = request.node.stash[limits_key]
+    give_up = time.monotonic() + 120  # a sampler that never samples fails the outcome check below
+    while limit.sampled.get(0, 0) < live and time.monotonic() < give_up:
+        time.sleep(0.001)
+
 @pytest.mark.ttshm_limit_memory("1 MiB")
-def test_over_while_held(w):
+def test_over_while_held(w, request):
     w.alloc(0, "DRAM", 0x100000, 2 * MiB)
-    time.sleep(0.5)  # held long enough for the 1 ms sampler to see it
+    held_until_sampled(request, 2 * MiB)
     w.free(0, "DRAM", 0x100000)
 
 @pytest.mark.ttshm_limit_memory("1 MiB")
-def test_under(w):
+def test_under(w, request):
     w.alloc(0, "DRAM", 0x100000, 512 * 1024)
-    time.sleep(0.1)
+    held_until_sampled(request, 512 * 1024)
     w.free(0, "DRAM", 0x100000)
 """, "--ttshm-leaks")
     r.assert_outcomes(passed=2, failed=1)
