@@ -79,6 +79,16 @@ static void lf_free_node(struct rcu_head *head)
     free(n);
 }
 
+/* The table (and its resize worker) and the call_rcu worker, made with the
+ * main thread's CPUs so the workers are not pinned to the timed CPU: the
+ * same placement ttshm's background threads get. */
+static void lf_make(void *arg)
+{
+    struct lf_state *s = arg;
+    s->ht = cds_lfht_new(16384, 1, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+    (void)get_default_call_rcu_data();
+}
+
 static int lf_open(void **state, const struct bench_config *cfg, uint64_t max_live, char *err,
                    size_t errlen)
 {
@@ -88,7 +98,7 @@ static int lf_open(void **state, const struct bench_config *cfg, uint64_t max_li
     if (s == NULL)
         return -1;
     rcu_register_thread();
-    s->ht = cds_lfht_new(16384, 1, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+    bench_with_main_cpus(lf_make, s);
     if (s->ht == NULL) {
         snprintf(err, errlen, "cds_lfht_new failed");
         rcu_unregister_thread();

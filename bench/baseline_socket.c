@@ -375,6 +375,17 @@ static int sock_check(void *state, struct design_check *out)
     return 0;
 }
 
+/* The server's CPU time: its work per event is part of the design's cost. */
+static uint64_t sock_server_cpu_ns(void *state)
+{
+    struct sock_state *s = state;
+    clockid_t clk;
+    struct timespec ts;
+    if (clock_getcpuclockid(s->server, &clk) != 0 || clock_gettime(clk, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void sock_close(void *state)
 {
     struct sock_state *s = state;
@@ -393,4 +404,5 @@ const struct design_ops baseline_socket = {
     .sync = sock_sync,
     .check = sock_check,
     .close = sock_close,
+    .helper_cpu_ns = sock_server_cpu_ns,
 };

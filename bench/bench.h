@@ -14,7 +14,7 @@
 
 #define BENCH_MAX_THREADS 16 /* entries in --threads */
 #define BENCH_MAX_SIZES   8  /* entries in --snapshot-sizes */
-#define BENCH_MAX_DESIGNS 8
+#define BENCH_MAX_DESIGNS 16 /* both passes of the comparison */
 #define BENCH_MAX_REPS    64
 #define BENCH_GROWTH_BINS 400        /* points of the growth-latency plot */
 #define BENCH_NA          UINT64_MAX /* "this design cannot tell" in checks */
@@ -40,8 +40,10 @@ struct bench_config {
     uint64_t growth_from, growth_to;
     unsigned growth_reps;
     uint64_t seed;
-    int pin;  /* pin threads to CPUs */
-    int full; /* --full was given */
+    unsigned reuse_pct;    /* timed allocs reusing the address just freed, in the second pass */
+    const char *stat_path; /* tt-shm-stat to time with 1M live buffers */
+    int pin;               /* pin threads to CPUs */
+    int full;              /* --full was given */
     const char *json_path;
     const char *plot_dir;
     const char *only;    /* comma-separated sections, NULL: all */
@@ -65,8 +67,9 @@ struct design_check {
 
 struct design_result {
     const char *name;
-    const char *model; /* one line: what the design is */
-    int ran;           /* 1 when every repetition completed */
+    const char *model;  /* one line: what the design is */
+    unsigned reuse_pct; /* share of timed allocs that reused the address just freed */
+    int ran;            /* 1 when every repetition completed */
     char error[160];
     unsigned reps;
     unsigned warmup_passes; /* untimed repetitions before the timed ones */
@@ -74,7 +77,22 @@ struct design_result {
     struct summary batch_ns;             /* over all timed batches of all repetitions */
     double rep_ns_event[BENCH_MAX_REPS]; /* whole-repetition ns/event */
     struct summary ns_event; /* whole-repetition ns/event, over the repetitions: the figure */
-    double ratio_to_ttshm;   /* median / ttshm median; 0 when ttshm did not run */
+    /* CPU time of the whole process (all threads, background ones included,
+     * plus helper processes such as the socket server) over the timed phase,
+     * per event: what the host pays, wherever it runs. */
+    double rep_cpu_ns_event[BENCH_MAX_REPS];
+    struct summary cpu_ns_event;
+    double ratio_to_ttshm;                     /* median / ttshm median; 0 when ttshm did not run */
+    double ratio_to_floor, cpu_ratio_to_floor; /* wall and process CPU / floor's, same pass */
+    /* Table objects created (ttshm): in the timed phases after the warm-up,
+     * and over the whole run of the design; has_tables 0: cannot tell. */
+    int has_tables;
+    uint64_t tables_timed, table_bytes_timed, tables_total, table_bytes_total;
+    uint64_t rep_tables[BENCH_MAX_REPS]; /* tables created in each timed phase */
+    uint64_t events_total; /* every event applied, warm-up, prefill and drain included */
+    /* Threads the design started (after its timed phases), and how many of
+     * them may run on the timed thread's CPU (-1: not pinned, so not asked). */
+    int helper_threads, helpers_on_timed_cpu;
     /* socket only: client cost is ns_event; this is until the server applied all */
     int has_e2e;
     struct summary e2e_ns_event;
@@ -87,10 +105,11 @@ struct scaling_point {
     unsigned threads;
     int one_device; /* 0: thread i on device i; 1: all threads on device 0 */
     uint64_t events_total;
-    double mev_s;        /* median over repetitions, all threads together */
-    double ns_event;     /* per event per thread (threads * 1e3 / mev_s) */
-    double cpu_ns_event; /* median: CPU time of all threads / events */
-    double speedup;      /* mev_s / the 1-thread mev_s of the same mode */
+    double mev_s;             /* median over repetitions, all threads together */
+    double ns_event;          /* per event per thread (threads * 1e3 / mev_s) */
+    double cpu_ns_event;      /* median: CPU time of the writer threads / events */
+    double proc_cpu_ns_event; /* median: process CPU (background threads too) / events */
+    double speedup;           /* mev_s / the 1-thread mev_s of the same mode */
     double mev_s_reps[BENCH_MAX_REPS];
     unsigned reps;
     uint64_t non_recorded; /* results other than TTSHM_RECORDED (must be 0) */
@@ -156,7 +175,9 @@ struct memory_result {
 };
 
 struct machine_info {
-    char cpu_model[128];
+    char cpu_model[128]; /* /proc/cpuinfo "model name" */
+    char cpu_vendor[32];
+    int cpu_family, cpu_model_id, cpu_stepping; /* -1: not given */
     unsigned cores_online;
     unsigned cores_allowed;
     char kernel[224];
@@ -164,6 +185,17 @@ struct machine_info {
     char date[64];
     char compiler[96];
     double loadavg_start, loadavg_end;
+};
+
+/* tt-shm-stat run as a user would, on a writer holding the largest reader size. */
+struct stat_result {
+    int ran;
+    uint64_t live;
+    double seconds[2];    /* wall time: -b, --json -b */
+    double max_rss_mb[2]; /* peak RSS (ru_maxrss of the child) */
+    int exit_status[2];
+    double spawner_anon_mb; /* the bench's RssAnon at the fork: may be in max_rss_mb */
+    char error[160];
 };
 
 struct bench_results {
@@ -179,6 +211,7 @@ struct bench_results {
     struct snapshot_point snapshot[BENCH_MAX_SIZES];
     struct growth_result growth;
     struct memory_result memory;
+    struct stat_result stat;
     double wall_seconds;
     int failures; /* sections that could not run */
 };
@@ -189,5 +222,10 @@ int run_scaling(const struct bench_config *cfg, struct bench_results *res);
 int run_interference(const struct bench_config *cfg, struct bench_results *res);
 int run_readside(const struct bench_config *cfg, struct bench_results *res);
 int run_growth(const struct bench_config *cfg, struct bench_results *res);
+
+/* Times tt-shm-stat -b and --json -b on a registry holding `live` buffers
+ * (statrun.c). Returns 0, or -1 with out->error. */
+int bench_time_stat(const struct bench_config *cfg, const char *registry, uint64_t live,
+                    struct stat_result *out);
 
 #endif

@@ -12,6 +12,15 @@
  * median is the typical event, the batch p99 shows the spikes. The thread is
  * pinned to one CPU (and the socket server to another) so migrations do not
  * show up as design cost.
+ *
+ * Beside the timed thread's wall time, the process's CPU time over the same
+ * phase (every thread, and helper processes such as the socket server, up to
+ * the point where everything was applied): work a design moves to background
+ * threads is not free, it runs on another CPU of the same host.
+ *
+ * Two passes: the stream as generated, then (cfg->reuse_pct > 0) the same
+ * sizes with that share of allocs reusing the address just freed, for the
+ * designs the targets need unless --designs names others.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +30,19 @@
 #include "design.h"
 
 static const struct design_ops *const g_designs[] = {
-    &design_none,    &design_ttshm,    &baseline_counters,
+    &design_none,    &design_floor,    &design_ttshm,      &baseline_counters,
     &baseline_mutex, &baseline_socket, &baseline_cds_lfht,
 };
+
+/* The reuse pass, unless --designs says otherwise: the floor and the designs
+ * the targets compare with it (socket and cds_lfht would double the run). */
+static const char g_reuse_designs[] = "none,floor,ttshm,counters,mutex";
+
+/* CPU of this process and of the design's helper processes so far. */
+static uint64_t cpu_now(const struct design_ops *d, void *state)
+{
+    return bench_process_cpu_ns() + (d->helper_cpu_ns ? d->helper_cpu_ns(state) : 0);
+}
 
 static int check_equal(const struct design_check *want, const struct design_check *seen)
 {
@@ -37,11 +56,13 @@ static int check_equal(const struct design_check *want, const struct design_chec
 }
 
 static int run_one(const struct design_ops *d, const struct bench_config *cfg,
-                   const struct event_stream *st, struct design_result *r)
+                   const struct event_stream *st, unsigned reuse_pct, struct design_result *r)
 {
     memset(r, 0, sizeof *r);
     r->name = d->name;
     r->model = d->model;
+    r->reuse_pct = reuse_pct;
+    r->helpers_on_timed_cpu = -1;
     unsigned reps = cfg->reps;
     r->reps = reps;
     r->events_per_rep = st->n_timed;
@@ -49,6 +70,9 @@ static int run_one(const struct design_ops *d, const struct bench_config *cfg,
     size_t nbatches = (st->n_timed + batch - 1) / batch;
     double *samples = malloc((nbatches * reps + 1) * sizeof *samples);
     double e2e[BENCH_MAX_REPS], reps_copy[BENCH_MAX_REPS];
+    uint64_t tc0 = 0, tb0 = 0, tc1 = 0, tb1 = 0;
+    pid_t before[256]; /* threads that are not the design's */
+    size_t nbefore = bench_thread_ids(before, sizeof before / sizeof before[0]);
     size_t ns = 0;
     void *state = NULL;
     if (samples == NULL) {
@@ -69,11 +93,15 @@ static int run_one(const struct design_ops *d, const struct bench_config *cfg,
     if (st->n_timed > 0 && cfg->warmup_events > st->n_timed)
         warm = (unsigned)((cfg->warmup_events + st->n_timed - 1) / st->n_timed);
     r->warmup_passes = warm;
+    r->has_tables = d->tables != NULL;
     for (unsigned pass = 0; pass < warm + reps; pass++) {
         unsigned rep = pass < warm ? 0 : pass - warm + 1; /* 0: warm-up */
         d->apply(state, st->prefill, st->n_prefill);
         if (d->sync && d->sync(state) != 0)
             goto failed;
+        if (rep > 0 && r->has_tables && d->tables(state, &tc0, &tb0) != 0)
+            r->has_tables = 0;
+        uint64_t cpu_start = cpu_now(d, state);
         uint64_t t_start = bench_now_ns();
         for (size_t off = 0; off < st->n_timed; off += batch) {
             size_t len = st->n_timed - off < batch ? st->n_timed - off : batch;
@@ -90,8 +118,20 @@ static int run_one(const struct design_ops *d, const struct bench_config *cfg,
             if (rep > 0)
                 e2e[rep - 1] = (double)(bench_now_ns() - t_start) / (double)st->n_timed;
         }
-        if (rep > 0)
+        uint64_t cpu_end = cpu_now(d, state);
+        if (rep > 0) {
             r->rep_ns_event[rep - 1] = (double)(t_end - t_start) / (double)st->n_timed;
+            r->rep_cpu_ns_event[rep - 1] = (double)(cpu_end - cpu_start) / (double)st->n_timed;
+        }
+        if (rep > 0 && r->has_tables) {
+            if (d->tables(state, &tc1, &tb1) != 0) {
+                r->has_tables = 0;
+            } else {
+                r->rep_tables[rep - 1] = tc1 - tc0;
+                r->tables_timed += tc1 - tc0;
+                r->table_bytes_timed += tb1 - tb0;
+            }
+        }
         if (rep == reps) {
             r->expect_steady.live_count = st->n_prefill;
             r->expect_steady.live_bytes = st->live_bytes_after_timed;
@@ -99,20 +139,28 @@ static int run_one(const struct design_ops *d, const struct bench_config *cfg,
                 (uint64_t)(warm + reps - 1) * per_rep + st->n_prefill + st->n_timed;
             if (d->check(state, &r->seen_steady) != 0)
                 goto failed;
+            if (cfg->pin)
+                r->helpers_on_timed_cpu =
+                    bench_threads_on_cpu(0, before, nbefore, &r->helper_threads);
         }
         d->apply(state, st->drain, st->n_drain);
         if (d->sync && d->sync(state) != 0)
             goto failed;
     }
     r->expect_empty.events = (uint64_t)(warm + reps) * per_rep;
+    r->events_total = r->expect_empty.events;
     if (d->check(state, &r->seen_empty) != 0)
         goto failed;
+    if (r->has_tables && d->tables(state, &r->tables_total, &r->table_bytes_total) != 0)
+        r->has_tables = 0;
     d->close(state);
     r->check_ok = check_equal(&r->expect_steady, &r->seen_steady) &&
                   check_equal(&r->expect_empty, &r->seen_empty);
     bench_summarize(samples, ns, &r->batch_ns);
     memcpy(reps_copy, r->rep_ns_event, reps * sizeof(double));
     bench_summarize(reps_copy, reps, &r->ns_event);
+    memcpy(reps_copy, r->rep_cpu_ns_event, reps * sizeof(double));
+    bench_summarize(reps_copy, reps, &r->cpu_ns_event);
     if (d->sync) {
         r->has_e2e = 1;
         bench_summarize(e2e, reps, &r->e2e_ns_event);
@@ -128,39 +176,65 @@ failed:
     return -1;
 }
 
-int run_compare(const struct bench_config *cfg, struct bench_results *res)
+/* One pass: every chosen design through one stream. */
+static int run_pass(const struct bench_config *cfg, struct bench_results *res, const char *designs,
+                    unsigned reuse_pct)
 {
     struct event_stream st;
-    if (bench_main_stream(cfg, &st) != 0) {
+    if (bench_main_stream(cfg, reuse_pct * 10, &st) != 0) {
         fprintf(stderr, "tt-shm-bench: cannot generate the event stream (out of memory)\n");
         return -1;
     }
     int failed = 0;
-    res->ndesigns = 0;
+    unsigned first = res->ndesigns;
     for (size_t i = 0; i < sizeof g_designs / sizeof g_designs[0]; i++) {
-        if (!bench_in_list(cfg->designs, g_designs[i]->name))
+        if (!bench_in_list(designs, g_designs[i]->name) || res->ndesigns >= BENCH_MAX_DESIGNS)
             continue;
         struct design_result *r = &res->designs[res->ndesigns++];
-        fprintf(stderr, "  compare: %-9s ...", g_designs[i]->name);
+        fprintf(stderr, "  compare%s: %-9s ...", reuse_pct ? " (reuse)" : "", g_designs[i]->name);
         fflush(stderr);
         uint64_t t0 = bench_now_ns();
-        if (run_one(g_designs[i], cfg, &st, r) != 0) {
+        if (run_one(g_designs[i], cfg, &st, reuse_pct, r) != 0) {
             fprintf(stderr, " FAILED: %s\n", r->error);
             failed = 1;
             continue;
         }
-        fprintf(stderr, " %.1f ns/event (%.1fs)%s\n", r->ns_event.median,
-                (double)(bench_now_ns() - t0) / 1e9, r->check_ok ? "" : "  CHECK FAILED");
+        fprintf(stderr, " %.1f ns/event, %.1f CPU-ns/event (%.1fs)%s\n", r->ns_event.median,
+                r->cpu_ns_event.median, (double)(bench_now_ns() - t0) / 1e9,
+                r->check_ok ? "" : "  CHECK FAILED");
         if (!r->check_ok)
             failed = 1;
     }
-    const struct design_result *tt = NULL;
-    for (unsigned i = 0; i < res->ndesigns; i++)
-        if (strcmp(res->designs[i].name, "ttshm") == 0 && res->designs[i].ran)
+    const struct design_result *tt = NULL, *fl = NULL;
+    for (unsigned i = first; i < res->ndesigns; i++) {
+        if (!res->designs[i].ran)
+            continue;
+        if (strcmp(res->designs[i].name, "ttshm") == 0)
             tt = &res->designs[i];
-    for (unsigned i = 0; i < res->ndesigns; i++)
-        if (tt && tt->ns_event.median > 0 && res->designs[i].ran)
-            res->designs[i].ratio_to_ttshm = res->designs[i].ns_event.median / tt->ns_event.median;
+        if (strcmp(res->designs[i].name, "floor") == 0)
+            fl = &res->designs[i];
+    }
+    for (unsigned i = first; i < res->ndesigns; i++) {
+        struct design_result *r = &res->designs[i];
+        if (!r->ran)
+            continue;
+        if (tt && tt->ns_event.median > 0)
+            r->ratio_to_ttshm = r->ns_event.median / tt->ns_event.median;
+        if (fl && fl->ns_event.median > 0 && fl->cpu_ns_event.median > 0) {
+            r->ratio_to_floor = r->ns_event.median / fl->ns_event.median;
+            r->cpu_ratio_to_floor = r->cpu_ns_event.median / fl->cpu_ns_event.median;
+        }
+    }
     stream_free(&st);
+    return failed ? -1 : 0;
+}
+
+int run_compare(const struct bench_config *cfg, struct bench_results *res)
+{
+    res->ndesigns = 0;
+    int failed = run_pass(cfg, res, cfg->designs, 0) != 0;
+    if (cfg->reuse_pct > 0)
+        failed |=
+            run_pass(cfg, res, cfg->designs ? cfg->designs : g_reuse_designs, cfg->reuse_pct) != 0;
     return failed ? -1 : 0;
 }

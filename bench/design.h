@@ -28,9 +28,17 @@ struct design_ops {
     /* Reads the design's own view of what is live, for the checks. */
     int (*check)(void *state, struct design_check *out);
     void (*close)(void *state);
+    /* CPU time (ns) spent so far by processes the design runs beside this one
+     * (the socket server), so the process-CPU figure holds the whole cost.
+     * NULL when the design has none. */
+    uint64_t (*helper_cpu_ns)(void *state);
+    /* Shared-memory table objects the design created so far, and their bytes.
+     * Returns 0, or -1 when it cannot tell. NULL for designs without any. */
+    int (*tables)(void *state, uint64_t *count, uint64_t *bytes);
 };
 
 extern const struct design_ops design_none;
+extern const struct design_ops design_floor;
 extern const struct design_ops design_ttshm;
 extern const struct design_ops baseline_socket;
 extern const struct design_ops baseline_counters;
@@ -52,8 +60,10 @@ uint64_t bench_coarse_ns(void);
  * as a runtime would; says why on stderr and returns NULL if it cannot. */
 ttshm_writer *bench_ttshm_open(const char *reg, uint64_t initial_slots);
 
-/* The event stream of the single-writer sections (compare, readers). */
-int bench_main_stream(const struct bench_config *cfg, struct event_stream *st);
+/* The event stream of the single-writer sections (compare, readers); a share
+ * reuse_permille of its timed allocs reuses the address just freed. */
+int bench_main_stream(const struct bench_config *cfg, unsigned reuse_permille,
+                      struct event_stream *st);
 
 /* Records events through a ttshm writer; returns how many were not RECORDED. */
 uint64_t bench_ttshm_apply(ttshm_writer *w, const struct bench_event *ev, size_t n);

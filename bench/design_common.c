@@ -23,7 +23,8 @@ uint64_t bench_coarse_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int bench_main_stream(const struct bench_config *cfg, struct event_stream *st)
+int bench_main_stream(const struct bench_config *cfg, unsigned reuse_permille,
+                      struct event_stream *st)
 {
     struct stream_params p = {
         .seed = cfg->seed,
@@ -32,6 +33,7 @@ int bench_main_stream(const struct bench_config *cfg, struct event_stream *st)
         .dev_first = 0,
         .dev_count = cfg->devices,
         .address_base = 0,
+        .reuse_permille = reuse_permille,
     };
     return stream_generate(st, &p);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * "none": the event loop alone, the floor every other figure stands on. It
- * reads each event as the designs do and folds it into a register, so what is
- * left is the cost of walking the stream, not of tracking.
+ * "none": the event loop alone, what every other figure stands on. It reads
+ * each event as the designs do and folds it into a register, so what is left
+ * is the cost of walking the stream, not of tracking (the `floor` design is
+ * the cost of tracking itself with no concurrency control).
  */
 #include <stdlib.h>
 
@@ -57,7 +58,7 @@ static void none_close(void *state)
 
 const struct design_ops design_none = {
     .name = "none",
-    .model = "the event loop alone: reads each event, records nothing (the floor)",
+    .model = "the event loop alone: reads each event, records nothing",
     .open = none_open,
     .apply = none_apply,
     .sync = NULL,

@@ -15,6 +15,7 @@
 
 struct ttshm_state {
     ttshm_writer *w;
+    ttshm_reader *r;       /* the table statistics, read as tt-shm-stat would */
     uint64_t not_recorded; /* results other than TTSHM_RECORDED */
     char registry[TTSHM_NAME_MAX + 1];
 };
@@ -33,6 +34,8 @@ static int tt_open(void **state, const struct bench_config *cfg, uint64_t max_li
         free(s);
         return -1;
     }
+    if (ttshm_reader_open(ttshm_writer_segment_name(s->w), &s->r) != 0)
+        s->r = NULL; /* the checks will say so */
     *state = s;
     return 0;
 }
@@ -125,9 +128,27 @@ static int tt_check(void *state, struct design_check *out)
     return 0;
 }
 
+/* ttshm_status.tables_created and table_bytes_created (segment ABI 2). A
+ * writer holding a table has created at least one, so 0 means a library that
+ * does not count them: "cannot tell", not "none". */
+static int tt_tables(void *state, uint64_t *count, uint64_t *bytes)
+{
+    struct ttshm_state *s = state;
+    struct ttshm_status st;
+    memset(&st, 0, sizeof st);
+    st.struct_size = sizeof st;
+    if (s->r == NULL || ttshm_reader_status(s->r, &st) != 0 || st.tables_created == 0)
+        return -1;
+    *count = st.tables_created;
+    *bytes = st.table_bytes_created;
+    return 0;
+}
+
 static void tt_close(void *state)
 {
     struct ttshm_state *s = state;
+    if (s->r)
+        ttshm_reader_close(s->r);
     ttshm_writer_close(s->w);
     bench_unlink_registry(s->registry);
     free(s);
@@ -141,4 +162,5 @@ const struct design_ops design_ttshm = {
     .sync = NULL,
     .check = tt_check,
     .close = tt_close,
+    .tables = tt_tables,
 };

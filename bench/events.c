@@ -133,6 +133,18 @@ static struct bench_event new_alloc(struct gen *g)
     return e;
 }
 
+/* An alloc at the key of the buffer just freed, with a size of its type. */
+static struct bench_event reuse_alloc(struct gen *g, const struct bench_event *freed)
+{
+    struct bench_event e = *freed;
+    e.op = EV_ALLOC;
+    e.size = pick_size(&g->rng, e.type);
+    keyset_insert(&g->ks, key_of(e.device, e.type, e.address)); /* free: it just left */
+    g->live[g->nlive++] = e;
+    g->live_bytes += e.size;
+    return e;
+}
+
 static struct bench_event free_random(struct gen *g)
 {
     size_t j = (size_t)(bench_rand(&g->rng) % g->nlive);
@@ -186,7 +198,9 @@ int stream_generate(struct event_stream *s, const struct stream_params *p)
     s->live_bytes_after_prefill = g.live_bytes;
     for (size_t i = 0; i < s->n_timed; i += 2) {
         s->timed[i] = free_random(&g);
-        s->timed[i + 1] = new_alloc(&g);
+        /* No draw without reuse: the stream stays the one earlier runs saw. */
+        int reuse = p->reuse_permille && bench_rand(&g.rng) % 1000 < p->reuse_permille;
+        s->timed[i + 1] = reuse ? reuse_alloc(&g, &s->timed[i]) : new_alloc(&g);
     }
     s->live_bytes_after_timed = g.live_bytes;
     for (size_t i = 0; i < s->n_drain; i++)

@@ -31,13 +31,18 @@ struct stream_params {
     uint64_t events;    /* timed events (rounded down to even) */
     unsigned dev_first; /* devices dev_first .. dev_first+dev_count-1 */
     unsigned dev_count;
-    uint64_t address_base; /* added to every address: disjoint streams per thread */
+    uint64_t address_base;   /* added to every address: disjoint streams per thread */
+    unsigned reuse_permille; /* timed allocs that take the address just freed (0..1000) */
 };
 
 /* Three phases. prefill: `live` allocs (untimed) bring the table to steady
  * state; timed: alternating free of a random live buffer and alloc of a new
  * one, so the live count stays at `live`; drain: frees of everything still
- * live (untimed), leaving the design empty for the next repetition. */
+ * live (untimed), leaving the design empty for the next repetition.
+ * With reuse_permille, that share of the timed allocs takes the device, type
+ * and address of the buffer freed just before it (a new size), as a device
+ * allocator's free list hands a block straight back: the same key leaves and
+ * re-enters the table within one event. */
 struct event_stream {
     struct bench_event *prefill, *timed, *drain;
     size_t n_prefill, n_timed, n_drain;

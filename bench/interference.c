@@ -171,7 +171,7 @@ static int run_with_readers(const struct bench_config *cfg, ttshm_writer *w,
 int run_interference(const struct bench_config *cfg, struct bench_results *res)
 {
     struct event_stream st;
-    if (bench_main_stream(cfg, &st) != 0)
+    if (bench_main_stream(cfg, 0, &st) != 0)
         return -1;
     char reg[TTSHM_NAME_MAX + 1];
     bench_registry(reg, sizeof reg, cfg->registry, "intf");

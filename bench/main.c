@@ -44,7 +44,13 @@ static void usage(FILE *f)
         "  --growth-from N       --growth-to N   table growth range (default 1k..1M)\n"
         "  --growth-reps N       growth repetitions (default 3)\n"
         "  --only LIST           sections: compare,scaling,readers,reader,growth\n"
-        "  --designs LIST        designs to compare: none,ttshm,counters,mutex,socket,cds_lfht\n"
+        "  --designs LIST        designs to compare: none,floor,ttshm,counters,mutex,socket,\n"
+        "                        cds_lfht (default: all; the reuse pass: none,floor,ttshm,\n"
+        "                        counters,mutex)\n"
+        "  --reuse PCT           second comparison pass where PCT%% of allocs reuse the address\n"
+        "                        just freed (default 50; 0: no such pass)\n"
+        "  --stat PATH           tt-shm-stat to time with the largest reader size (default: the\n"
+        "                        one built beside the bench, else tt-shm-stat in PATH)\n"
         "  --seed N              stream seed (default 42)\n"
         "  --no-pin              do not pin threads to CPUs\n"
         "  --json FILE           write every figure and the machine as JSON\n"
@@ -147,6 +153,8 @@ static void defaults(struct bench_config *c, int full)
     c->growth_to = 1000000;
     c->growth_reps = full ? 5 : 3;
     c->seed = 42;
+    c->reuse_pct = 50;
+    c->stat_path = TTSHM_BENCH_STAT;
     c->pin = 1;
     c->full = full;
 }
@@ -219,6 +227,11 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
             NUMBER(growth_reps, 1, BENCH_MAX_REPS);
         } else if (strcmp(a, "--seed") == 0) {
             NUMBER(seed, 0, UINT64_MAX / 2);
+        } else if (strcmp(a, "--reuse") == 0) {
+            NUMBER(reuse_pct, 0, 100);
+        } else if (strcmp(a, "--stat") == 0) {
+            NEED_VALUE();
+            c->stat_path = v;
         } else if (strcmp(a, "--reader-seconds") == 0) {
             NEED_VALUE();
             char *end;

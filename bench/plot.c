@@ -58,11 +58,20 @@ int plot_write(const char *dir, const struct bench_results *res)
     FILE *f;
     if ((f = open_in(dir, "designs.dat")) == NULL)
         return -1;
-    fprintf(f, "# design median_ns_per_event p99_ns_per_event\n");
-    for (unsigned i = 0; i < res->ndesigns; i++)
-        if (res->designs[i].ran)
-            fprintf(f, "%s %.4f %.4f\n", res->designs[i].name, res->designs[i].ns_event.median,
-                    res->designs[i].ns_event.p99);
+    fprintf(f, "# design(+rN: N%% address reuse) median_ns_per_event p99_ns_per_event "
+               "median_process_cpu_ns_per_event\n");
+    for (unsigned i = 0; i < res->ndesigns; i++) {
+        const struct design_result *r = &res->designs[i];
+        if (!r->ran)
+            continue;
+        char name[48];
+        if (r->reuse_pct)
+            snprintf(name, sizeof name, "%s+r%u", r->name, r->reuse_pct);
+        else
+            snprintf(name, sizeof name, "%s", r->name);
+        fprintf(f, "%s %.4f %.4f %.4f\n", name, r->ns_event.median, r->ns_event.p99,
+                r->cpu_ns_event.median);
+    }
     fclose(f);
 
     if ((f = open_in(dir, "scaling.dat")) == NULL)
@@ -105,9 +114,11 @@ int plot_write(const char *dir, const struct bench_results *res)
         fprintf(f, "set title 'ns per event, same stream, one thread (%s, %u CPUs)'\n", m,
                 res->machine.cores_allowed);
         fprintf(f, "set logscale y\nset ylabel 'ns per event (log)'\nset style fill solid 0.6\n");
-        fprintf(f, "set boxwidth 0.6\nset xtics rotate by 0\nset key off\n");
-        fprintf(f, "plot 'designs.dat' using 0:2:xtic(1) with boxes lc rgb '#4477aa', "
-                   "'' using 0:2:(sprintf('%%.1f', $2)) with labels offset 0,1 notitle\n");
+        fprintf(f, "set xtics rotate by 30 right\nset key top left\n");
+        fprintf(f, "plot 'designs.dat' using ($0-0.2):2:(0.4):xtic(1) with boxes lc rgb '#4477aa' "
+                   "title 'wall, timed thread', "
+                   "'' using ($0+0.2):4:(0.4) with boxes lc rgb '#cc6677' title 'process CPU', "
+                   "'' using ($0+0.2):4:(sprintf('%%.0f', $4)) with labels offset 0,1 notitle\n");
         fprintf(f, "unset logscale y\nset key top left\n");
     }
     if (res->scaling_ran) {

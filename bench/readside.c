@@ -9,7 +9,8 @@
  * is quiescent while the reader is timed, so these are the reader's own costs.
  * "shm bytes" is ttshm_status.shm_bytes (header + tables the reader maps);
  * "resident" is what tmpfs actually allocated to the segment's objects
- * (st_blocks), i.e. memory the machine really spends.
+ * (st_blocks), i.e. memory the machine really spends. With the largest size
+ * still live, tt-shm-stat -b is timed as a user runs it (statrun.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 static int run_size(const struct bench_config *cfg, unsigned k, uint64_t live,
-                    struct snapshot_point *pt)
+                    struct snapshot_point *pt, struct stat_result *stat)
 {
     memset(pt, 0, sizeof *pt);
     pt->live = live;
@@ -202,6 +203,18 @@ static int run_size(const struct bench_config *cfg, unsigned k, uint64_t live,
     snprintf(prefix, sizeof prefix, "ttshm.%s.", reg);
     pt->resident_bytes = bench_resident_prefix(prefix, NULL, NULL);
     pt->resident_per_entry = live ? (double)pt->resident_bytes / (double)live : 0;
+    if (stat) {
+        if (bench_time_stat(cfg, reg, live, stat) != 0) {
+            fprintf(stderr, "tt-shm-bench: tt-shm-stat: %s\n", stat->error);
+            failed = 1;
+        } else {
+            fprintf(stderr,
+                    "  reader: tt-shm-stat -b with %llu live: %.2f s, %.0f MB peak RSS; --json -b "
+                    "%.2f s, %.0f MB\n",
+                    (unsigned long long)live, stat->seconds[0], stat->max_rss_mb[0],
+                    stat->seconds[1], stat->max_rss_mb[1]);
+        }
+    }
 out:
     free(v);
     free(lv);
@@ -250,9 +263,13 @@ int run_readside(const struct bench_config *cfg, struct bench_results *res)
             (unsigned long long)res->memory.empty_shm_bytes,
             (unsigned long long)res->memory.empty_resident_bytes, res->memory.empty_objects);
     res->nsnapshot = 0;
+    unsigned largest = 0;
+    for (unsigned k = 1; k < cfg->nsnapshot; k++)
+        if (cfg->snapshot_sizes[k] > cfg->snapshot_sizes[largest])
+            largest = k;
     for (unsigned k = 0; k < cfg->nsnapshot; k++) {
         struct snapshot_point *pt = &res->snapshot[res->nsnapshot++];
-        if (run_size(cfg, k, cfg->snapshot_sizes[k], pt) != 0)
+        if (run_size(cfg, k, cfg->snapshot_sizes[k], pt, k == largest ? &res->stat : NULL) != 0)
             failed = 1;
         fprintf(stderr,
                 "  reader: %8llu live: snapshot %.2f ms, foreach %.2f ms, lookup %.0f/%.0f ns "

@@ -2,6 +2,7 @@
 #include "report.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,25 +25,42 @@ void machine_loadavg(double *one_minute)
     }
 }
 
+/* The value of a "key : value" line of /proc/cpuinfo, or NULL. */
+static const char *cpuinfo_value(const char *line, const char *key)
+{
+    size_t n = strlen(key);
+    if (strncmp(line, key, n) != 0 || (line[n] != ' ' && line[n] != '\t' && line[n] != ':'))
+        return NULL;
+    const char *p = strchr(line, ':');
+    if (p == NULL)
+        return NULL;
+    for (p++; *p == ' ' || *p == '\t'; p++)
+        ;
+    return p;
+}
+
 void machine_info_fill(struct machine_info *m)
 {
     memset(m, 0, sizeof *m);
     snprintf(m->cpu_model, sizeof m->cpu_model, "unknown");
+    m->cpu_family = m->cpu_model_id = m->cpu_stepping = -1;
     FILE *f = fopen("/proc/cpuinfo", "r");
     if (f) {
+        /* The first processor's block: every core of these machines is alike. */
         char line[512];
-        while (fgets(line, sizeof line, f)) {
-            if (strncmp(line, "model name", 10) == 0) {
-                const char *p = strchr(line, ':');
-                if (p) {
-                    p++;
-                    while (*p == ' ' || *p == '\t')
-                        p++;
-                    snprintf(m->cpu_model, sizeof m->cpu_model, "%s", p);
-                    m->cpu_model[strcspn(m->cpu_model, "\n")] = 0;
-                }
-                break;
-            }
+        while (fgets(line, sizeof line, f) && line[0] != '\n') {
+            line[strcspn(line, "\n")] = 0;
+            const char *v;
+            if ((v = cpuinfo_value(line, "model name")))
+                snprintf(m->cpu_model, sizeof m->cpu_model, "%s", v);
+            else if ((v = cpuinfo_value(line, "vendor_id")))
+                snprintf(m->cpu_vendor, sizeof m->cpu_vendor, "%s", v);
+            else if ((v = cpuinfo_value(line, "cpu family")))
+                m->cpu_family = atoi(v);
+            else if ((v = cpuinfo_value(line, "model")))
+                m->cpu_model_id = atoi(v);
+            else if ((v = cpuinfo_value(line, "stepping")))
+                m->cpu_stepping = atoi(v);
         }
         fclose(f);
     }
@@ -67,81 +85,225 @@ void machine_info_fill(struct machine_info *m)
 
 /* ---------------- targets ---------------- */
 
-static const struct design_result *find_design(const struct bench_results *res, const char *name)
+static const struct design_result *find_design(const struct bench_results *res, const char *name,
+                                               int reuse)
 {
-    for (unsigned i = 0; i < res->ndesigns; i++)
-        if (strcmp(res->designs[i].name, name) == 0 && res->designs[i].ran)
-            return &res->designs[i];
+    for (unsigned i = 0; i < res->ndesigns; i++) {
+        const struct design_result *r = &res->designs[i];
+        if (strcmp(r->name, name) == 0 && r->ran && (r->reuse_pct > 0) == reuse)
+            return r;
+    }
     return NULL;
 }
 
-static void set_target(struct target *t, const char *what, const char *key, int measured,
-                       double value, const char *unit, double limit, int higher_better)
+static struct target *add_target(struct target *t, unsigned *n, const char *what, const char *key,
+                                 double value, const char *unit, double limit, int higher_better)
 {
-    memset(t, 0, sizeof *t);
-    t->what = what;
-    t->key = key;
-    t->measured = measured && isfinite(value);
-    t->value = value;
-    t->unit = unit;
-    t->limit = limit;
-    t->higher_better = higher_better;
-    t->met = t->measured && (higher_better ? value >= limit : value <= limit);
+    struct target *x = &t[(*n)++];
+    memset(x, 0, sizeof *x);
+    x->what = what;
+    x->key = key;
+    x->value = value;
+    x->unit = unit;
+    x->limit = limit;
+    x->higher_better = higher_better;
+    x->measured = isfinite(value);
+    x->met = x->measured && (higher_better ? value >= limit : value <= limit);
+    return x;
+}
+
+/* Marks a target not judged in this run, and why. */
+static void not_measured(struct target *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void not_measured(struct target *x, const char *fmt, ...)
+{
+    x->measured = 0;
+    x->met = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->reason, sizeof x->reason, fmt, ap);
+    va_end(ap);
+}
+
+static double ratio(double a, double b)
+{
+    return isfinite(a) && isfinite(b) && b > 0 ? a / b : NAN;
+}
+
+/* ttshm's process CPU per event over a baseline's, in one comparison pass. */
+static void cpu_target(const struct bench_config *cfg, const struct bench_results *res,
+                       struct target *t, unsigned *n, const char *what, const char *key,
+                       const char *base, int reuse, double limit)
+{
+    const struct design_result *tt = find_design(res, "ttshm", reuse);
+    const struct design_result *b = find_design(res, base, reuse);
+    struct target *x = add_target(
+        t, n, what, key,
+        ratio(tt ? tt->cpu_ns_event.median : NAN, b ? b->cpu_ns_event.median : NAN), "x", limit, 0);
+    if (reuse && cfg->reuse_pct == 0)
+        not_measured(x, "no reuse pass (--reuse 0)");
+    else if (!tt || !b)
+        not_measured(x, "ttshm or %s did not run", base);
+    else if (cfg->live != 10000)
+        not_measured(x, "run at %llu live; the target is at 10k", (unsigned long long)cfg->live);
+}
+
+static const struct snapshot_point *reader_at(const struct bench_results *res, uint64_t live)
+{
+    for (unsigned i = 0; i < res->nsnapshot; i++)
+        if (res->snapshot[i].live == live && res->snapshot[i].seen == live)
+            return &res->snapshot[i];
+    return NULL;
 }
 
 unsigned bench_targets(const struct bench_config *cfg, const struct bench_results *res,
                        struct target *t)
 {
-    (void)cfg;
     unsigned n = 0;
-    const struct design_result *tt = find_design(res, "ttshm");
-    const struct design_result *so = find_design(res, "socket");
-    const struct design_result *lf = find_design(res, "cds_lfht");
-    const struct design_result *ct = find_design(res, "counters");
-    double ttm = tt ? tt->ns_event.median : NAN;
-    set_target(&t[n++], "alloc+free pair, median, 1 thread", "pair_ns", tt != NULL, 2 * ttm, "ns",
-               40, 0);
-    set_target(&t[n++], "cheaper than socket (client side)", "vs_socket", tt && so,
-               so ? so->ns_event.median / ttm : NAN, "x", 50, 1);
-    set_target(&t[n++], "cheaper than cds_lfht", "vs_cds_lfht", tt && lf,
-               lf ? lf->ns_event.median / ttm : NAN, "x", 3, 1);
-    set_target(&t[n++], "no dearer than counters-only (counters/ttshm)", "vs_counters", tt && ct,
-               ct ? ct->ns_event.median / ttm : NAN, "x", 1, 1);
-    /* Scaling: the largest thread count on own devices, against 1 thread. */
-    const struct scaling_point *best = NULL;
+    struct target *x;
+    cpu_target(cfg, res, t, &n, "ttshm process CPU/event vs floor, 10k live, churn", "cpu_vs_floor",
+               "floor", 0, 1.5);
+    cpu_target(cfg, res, t, &n, "ttshm process CPU/event vs mutex, 10k live, churn", "cpu_vs_mutex",
+               "mutex", 0, 1.0);
+    cpu_target(cfg, res, t, &n, "... the same with address reuse: vs floor", "cpu_vs_floor_reuse",
+               "floor", 1, 1.5);
+    cpu_target(cfg, res, t, &n, "... the same with address reuse: vs mutex", "cpu_vs_mutex_reuse",
+               "mutex", 1, 1.0);
+
+    /* Tables made in the timed phases (after the warm-up), both passes. */
+    const struct design_result *tt0 = find_design(res, "ttshm", 0);
+    const struct design_result *tt1 = find_design(res, "ttshm", 1);
+    int tables_known = tt0 && tt0->has_tables && (!tt1 || tt1->has_tables);
+    double made = tables_known ? (double)(tt0->tables_timed + (tt1 ? tt1->tables_timed : 0)) : NAN;
+    x = add_target(t, &n, "tables created under steady churn after warm-up", "tables_steady", made,
+                   "", 0, 0);
+    if (!tt0)
+        not_measured(x, "ttshm did not run in the comparison");
+    else if (!tables_known)
+        not_measured(x, "the reader library does not count tables (ttshm_status.tables_created: "
+                        "segment ABI 2)");
+
+    const struct snapshot_point *m1 = reader_at(res, 1000000);
+    const char *no1m = res->snapshot_ran ? "1M is not among --snapshot-sizes" : "reader not run";
+    x = add_target(t, &n, "snapshot of 1M entries", "snapshot_1m_ms",
+                   m1 ? m1->snapshot_ms.median : NAN, "ms", 12, 0);
+    if (!m1)
+        not_measured(x, "%s", no1m);
+    x = add_target(t, &n, "lookup at 1M entries (hit)", "lookup_1m_ns",
+                   m1 ? m1->lookup_hit_ns : NAN, "ns", 150, 0);
+    if (!m1)
+        not_measured(x, "%s", no1m);
+    x = add_target(t, &n, "shm bytes per live entry at 1M (filled once)", "bytes_per_entry_1m",
+                   m1 ? m1->bytes_per_entry : NAN, "B", 80, 0);
+    if (!m1)
+        not_measured(x, "%s", no1m);
+
+    /* After churn: the table each comparison pass left, the larger of the two. */
+    double churn = NAN;
+    for (int reuse = 0; reuse < 2; reuse++) {
+        const struct design_result *r = reuse ? tt1 : tt0;
+        if (r && r->seen_steady.table_slots && r->seen_steady.live_count) {
+            double b = (double)r->seen_steady.shm_bytes / (double)r->seen_steady.live_count;
+            churn = isfinite(churn) && churn > b ? churn : b;
+        }
+    }
+    x = add_target(t, &n, "shm bytes per live entry at 10k after churn",
+                   "bytes_per_entry_10k_churn", churn, "B", 128, 0);
+    if (!tt0)
+        not_measured(x, "ttshm did not run in the comparison");
+    else if (cfg->live != 10000)
+        not_measured(x, "run at %llu live; the target is at 10k", (unsigned long long)cfg->live);
+
+    double empty = NAN;
+    if (res->memory_ran) {
+        uint64_t e = res->memory.empty_shm_bytes > res->memory.empty_resident_bytes
+                         ? res->memory.empty_shm_bytes
+                         : res->memory.empty_resident_bytes;
+        empty = (double)e / 1024.0;
+    }
+    x = add_target(t, &n, "empty writer (mapped or resident, the larger)", "empty_writer_kib",
+                   empty, "KiB", 256, 0);
+    if (!res->memory_ran)
+        not_measured(x, "reader section not run");
+
+    const struct growth_result *g = &res->growth;
+    x = add_target(t, &n, "worst alloc growing 1k -> 1M, bins without preemption",
+                   "growth_worst_unpreempted_ms",
+                   res->growth_ran ? g->worst_unpreempted_ns / 1e6 : NAN, "ms", 1, 0);
+    if (!res->growth_ran)
+        not_measured(x, "growth not run");
+    else if (g->from > 1000 || g->to < 1000000)
+        not_measured(x, "grew %llu -> %llu; the target is 1k -> 1M", (unsigned long long)g->from,
+                     (unsigned long long)g->to);
+    else
+        snprintf(x->reason, sizeof x->reason, "with preempted bins: %.2f ms",
+                 g->worst_max_ns / 1e6);
+
+    const struct stat_result *st = &res->stat;
+    int stat1m = st->ran && st->live == 1000000;
+    const char *nostat = !st->ran ? (st->error[0] ? st->error : "reader section not run")
+                                  : "largest reader size is not 1M";
+    x = add_target(t, &n, "tt-shm-stat -b with 1M live buffers: time", "stat_b_1m_s",
+                   st->ran ? st->seconds[0] : NAN, "s", 1, 0);
+    if (!stat1m)
+        not_measured(x, "%s", nostat);
+    else
+        snprintf(x->reason, sizeof x->reason, "--json -b: %.2f s", st->seconds[1]);
+    x = add_target(t, &n, "tt-shm-stat -b with 1M live buffers: peak RSS", "stat_b_1m_rss_mb",
+                   st->ran ? st->max_rss_mb[0] : NAN, "MB", 200, 0);
+    if (!stat1m)
+        not_measured(x, "%s", nostat);
+    else
+        snprintf(x->reason, sizeof x->reason,
+                 "--json -b: %.0f MB; may include %.0f MB of the bench forking it",
+                 st->max_rss_mb[1], st->spawner_anon_mb);
+
+    /* Only where 16 cores can run 16 threads (and a writer beside 4 readers). */
+    unsigned cores = res->machine.cores_allowed;
+    const struct scaling_point *s16 = NULL;
     for (unsigned i = 0; i < res->nscaling; i++)
-        if (!res->scaling[i].one_device && (!best || res->scaling[i].threads > best->threads))
-            best = &res->scaling[i];
-    struct target *ts = &t[n++];
-    set_target(ts, "16 threads on 16 devices vs 1 thread", "scaling_16",
-               best && best->threads == 16, best ? best->speedup : NAN, "x", 12, 1);
-    if (res->machine.cores_allowed < 16)
-        ts->note = "needs 16 CPUs; this machine has fewer, so the figure shows time-sharing";
-    struct target *ti = &t[n++];
-    set_target(ti, "writer throughput with readers (wall)", "readers_wall", res->interference_ran,
-               res->interference[1].ratio_wall, "x", 0.95, 1);
-    if (res->machine.cores_allowed < res->interference[1].readers + 1)
-        ti->note = "fewer CPUs than processes: readers share the CPUs other than the writer's";
-    set_target(&t[n++], "writer throughput with readers (per CPU-second)", "readers_cpu",
-               res->interference_ran, res->interference[1].ratio_cpu, "x", 0.95, 1);
-    const struct snapshot_point *big = NULL;
-    for (unsigned i = 0; i < res->nsnapshot; i++)
-        if (!big || res->snapshot[i].live > big->live)
-            big = &res->snapshot[i];
-    set_target(&t[n++], "snapshot of 1M entries", "snapshot_1m_ms",
-               big && big->live == 1000000 && big->seen == big->live,
-               big ? big->snapshot_ms.median : NAN, "ms", 20, 0);
-    set_target(&t[n++], "point lookup (hit, largest table)", "lookup_ns", big != NULL,
-               big ? big->lookup_hit_ns : NAN, "ns", 200, 0);
-    set_target(&t[n++], "shm bytes per live entry (largest table)", "bytes_per_entry", big != NULL,
-               big ? big->bytes_per_entry : NAN, "B", 96, 0);
-    set_target(&t[n++], "worst writer stall while growing", "growth_worst_us",
-               res->growth_ran && res->growth.to >= 1000000, res->growth.worst_max_ns / 1e3, "us",
-               1000, 0);
+        if (!res->scaling[i].one_device && res->scaling[i].threads == 16)
+            s16 = &res->scaling[i];
+    x = add_target(t, &n, "16 threads on 16 devices vs 1 thread", "scaling_16",
+                   s16 ? s16->speedup : NAN, "x", 12, 1);
+    if (cores < 16)
+        not_measured(x, "not measured: %u cores (needs 16)", cores);
+    else if (!s16)
+        not_measured(x, "no 16-thread scaling point in this run");
+    x = add_target(t, &n, "writer throughput with 4 readers vs none (wall)", "readers_wall",
+                   res->interference_ran ? res->interference[1].ratio_wall : NAN, "x", 0.95, 1);
+    if (cores < 16)
+        not_measured(x, "not measured: %u cores (needs 16)", cores);
+    else if (!res->interference_ran)
+        not_measured(x, "readers section not run");
     return n;
 }
 
+static const char *target_status(const struct target *t)
+{
+    return !t->measured ? "not measured" : t->met ? "met" : "not met";
+}
+
 /* ---------------- table ---------------- */
+
+/* The notes column of a design: appended pieces, cut at the buffer's end. */
+struct note {
+    char text[256];
+    size_t len;
+};
+
+static void note_add(struct note *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_add(struct note *n, const char *fmt, ...)
+{
+    if (n->len >= sizeof n->text - 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(n->text + n->len, sizeof n->text - n->len, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        n->len += (size_t)k < sizeof n->text - n->len ? (size_t)k : sizeof n->text - 1 - n->len;
+}
 
 static const char *fmt_ns(char *buf, size_t len, double ns)
 {
@@ -161,9 +323,11 @@ void report_print(FILE *f, const struct bench_config *cfg, const struct bench_re
     const struct machine_info *m = &res->machine;
     char a[32], b[32], c[32], d[32], e[32];
     fprintf(f, "\ntt-shm-bench %s  %s\n", TTSHM_VERSION_STRING, m->date);
-    fprintf(f, "machine: %s, %u CPUs online (%u allowed), %s; load %.2f at start, %.2f at end\n",
-            m->cpu_model, m->cores_online, m->cores_allowed, m->kernel, m->loadavg_start,
-            m->loadavg_end);
+    fprintf(f,
+            "machine: %s (%s family %d model %d stepping %d), %u CPUs online (%u allowed), %s; "
+            "load %.2f at start, %.2f at end\n",
+            m->cpu_model, m->cpu_vendor, m->cpu_family, m->cpu_model_id, m->cpu_stepping,
+            m->cores_online, m->cores_allowed, m->kernel, m->loadavg_start, m->loadavg_end);
     if (m->loadavg_start > 0.5 * m->cores_online || m->loadavg_end > 0.5 * m->cores_online)
         fprintf(f, "note: the machine was busy with other work; figures are noisier than usual\n");
     fprintf(f,
@@ -172,57 +336,83 @@ void report_print(FILE *f, const struct bench_config *cfg, const struct bench_re
             cfg->batch, res->tsc.source ? res->tsc.source : "-", res->tsc.ghz,
             res->tsc.overhead_ns);
 
-    if (res->ndesigns) {
-        const struct design_result *d0 = &res->designs[0];
+    for (int reuse = 0; reuse < 2; reuse++) {
+        const struct design_result *d0 = NULL;
+        for (unsigned i = 0; i < res->ndesigns && !d0; i++)
+            if ((res->designs[i].reuse_pct > 0) == reuse)
+                d0 = &res->designs[i];
+        if (d0 == NULL)
+            continue;
         fprintf(f,
-                "\n== Overhead per event, same stream, one thread (%llu live, %u devices, "
-                "%llu timed events x %u reps after %u warm-up reps)\n",
+                "\n== Cost per event, same stream, one thread (%llu live, %u devices, %llu timed "
+                "events x %u reps after %u warm-up reps)%s\n",
                 (unsigned long long)cfg->live, cfg->devices, (unsigned long long)d0->events_per_rep,
-                cfg->reps, d0->warmup_passes);
-        fprintf(f,
-                "ns/event = time of a whole repetition / its events (median and p99 over the "
-                "repetitions);\nbatch = the same per batch of %u events (median: the typical "
-                "event; p99: spikes such as a table rebuild)\n",
-                cfg->batch);
-        fprintf(f, "%-10s %10s %10s %10s %10s %10s %8s  %-5s %s\n", "design", "ns/event", "p99",
-                "batch med", "batch p99", "ns/pair", "x ttshm", "check", "notes");
+                cfg->reps, d0->warmup_passes, reuse ? "" : "; no address reuse");
+        if (reuse)
+            fprintf(f, "-- with %u%% of allocs reusing the address just freed\n", d0->reuse_pct);
+        else
+            fprintf(f,
+                    "ns/event = wall time of the timed thread over a whole repetition / its "
+                    "events (median, p99 over reps);\nbatch = the same per %u events; CPU = "
+                    "process CPU (all threads, helper processes) over the timed phase / events;\n"
+                    "x floor = median / the floor design's median (wall, CPU)\n",
+                    cfg->batch);
+        fprintf(f, "%-9s %9s %9s %9s %9s %9s %8s %8s %8s  %-5s %s\n", "design", "ns/event", "p99",
+                "batch med", "batch p99", "CPU ns", "x floor", "CPU x fl", "x ttshm", "check",
+                "notes");
         for (unsigned i = 0; i < res->ndesigns; i++) {
             const struct design_result *r = &res->designs[i];
+            if ((r->reuse_pct > 0) != reuse)
+                continue;
             if (!r->ran) {
-                fprintf(f, "%-10s  did not run: %s\n", r->name, r->error);
+                fprintf(f, "%-9s  did not run: %s\n", r->name, r->error);
                 continue;
             }
-            char note[96] = "";
+            struct note n = {"", 0};
             if (r->seen_steady.table_slots && r->seen_steady.live_count)
-                snprintf(note, sizeof note, "table %llu slots, %.0f B shm per live entry",
+                note_add(&n, "%llu slots, %.0f B/entry; ",
                          (unsigned long long)r->seen_steady.table_slots,
                          (double)r->seen_steady.shm_bytes / (double)r->seen_steady.live_count);
+            if (r->has_tables) {
+                note_add(&n, "tables made per timed rep:");
+                for (unsigned k = 0; k < r->reps; k++)
+                    note_add(&n, "%s%llu", k ? "/" : " ", (unsigned long long)r->rep_tables[k]);
+                note_add(&n, " (%.1f MB); ", (double)r->table_bytes_timed / 1e6);
+            }
             if (r->has_e2e)
-                snprintf(note, sizeof note, "end-to-end %s ns/event (p99 %s)",
-                         fmt_ns(c, sizeof c, r->e2e_ns_event.median),
-                         fmt_ns(d, sizeof d, r->e2e_ns_event.p99));
-            char ratio[32];
-            snprintf(ratio, sizeof ratio, "%.2f", r->ratio_to_ttshm);
-            char bm[32], bp[32];
-            fprintf(f, "%-10s %10s %10s %10s %10s %10s %8s  %-5s %s\n", r->name,
+                note_add(&n, "end-to-end %s ns/event; ",
+                         fmt_ns(c, sizeof c, r->e2e_ns_event.median));
+            if (r->helpers_on_timed_cpu > 0)
+                note_add(&n, "%d of its %d threads may run on the timed CPU",
+                         r->helpers_on_timed_cpu, r->helper_threads);
+            else if (r->helper_threads > 0)
+                note_add(&n, "its %d threads kept off the timed CPU", r->helper_threads);
+            char r1[16] = "-", r2[16] = "-", r3[16] = "-", bm[32], bp[32];
+            if (r->ratio_to_floor > 0)
+                snprintf(r1, sizeof r1, "%.2f", r->ratio_to_floor);
+            if (r->cpu_ratio_to_floor > 0)
+                snprintf(r2, sizeof r2, "%.2f", r->cpu_ratio_to_floor);
+            if (r->ratio_to_ttshm > 0)
+                snprintf(r3, sizeof r3, "%.2f", r->ratio_to_ttshm);
+            fprintf(f, "%-9s %9s %9s %9s %9s %9s %8s %8s %8s  %-5s %s\n", r->name,
                     fmt_ns(a, sizeof a, r->ns_event.median), fmt_ns(b, sizeof b, r->ns_event.p99),
                     fmt_ns(bm, sizeof bm, r->batch_ns.median),
                     fmt_ns(bp, sizeof bp, r->batch_ns.p99),
-                    fmt_ns(c, sizeof c, 2 * r->ns_event.median),
-                    r->ratio_to_ttshm > 0 ? ratio : "-", r->check_ok ? "ok" : "FAIL", note);
+                    fmt_ns(d, sizeof d, r->cpu_ns_event.median), r1, r2, r3,
+                    r->check_ok ? "ok" : "FAIL", n.text);
         }
     }
 
     if (res->scaling_ran) {
         fprintf(f, "\n== ttshm thread scaling (%llu timed events per thread, %u CPUs allowed)\n",
                 (unsigned long long)cfg->scaling_events, m->cores_allowed);
-        fprintf(f, "%-8s %-12s %12s %14s %9s %14s\n", "threads", "devices", "Mevents/s",
-                "ns/event/thr", "speedup", "CPU-ns/event");
+        fprintf(f, "%-8s %-12s %12s %14s %9s %14s %14s\n", "threads", "devices", "Mevents/s",
+                "ns/event/thr", "speedup", "CPU-ns/event", "proc CPU-ns");
         for (unsigned i = 0; i < res->nscaling; i++) {
             const struct scaling_point *p = &res->scaling[i];
-            fprintf(f, "%-8u %-12s %12.2f %14.1f %9.2f %14.1f\n", p->threads,
+            fprintf(f, "%-8u %-12s %12.2f %14.1f %9.2f %14.1f %14.1f\n", p->threads,
                     p->one_device ? "all on 0" : "one each", p->mev_s, p->ns_event, p->speedup,
-                    p->cpu_ns_event);
+                    p->cpu_ns_event, p->proc_cpu_ns_event);
         }
     }
 
@@ -257,6 +447,15 @@ void report_print(FILE *f, const struct bench_config *cfg, const struct bench_re
                     p->lookup_hit_ns, p->lookup_miss_ns, (unsigned long long)p->table_slots,
                     p->bytes_per_entry, p->resident_per_entry);
         }
+        if (res->stat.ran)
+            fprintf(f,
+                    "tt-shm-stat with %llu live: -b %.2f s, %.0f MB peak RSS; --json -b %.2f s, "
+                    "%.0f MB (the bench forking it had %.0f MB anonymous)\n",
+                    (unsigned long long)res->stat.live, res->stat.seconds[0],
+                    res->stat.max_rss_mb[0], res->stat.seconds[1], res->stat.max_rss_mb[1],
+                    res->stat.spawner_anon_mb);
+        else if (res->stat.error[0])
+            fprintf(f, "tt-shm-stat: %s\n", res->stat.error);
     }
 
     if (res->growth_ran) {
@@ -281,19 +480,15 @@ void report_print(FILE *f, const struct bench_config *cfg, const struct bench_re
 
     struct target t[BENCH_MAX_TARGETS];
     unsigned nt = bench_targets(cfg, res, t);
-    fprintf(f, "\n== Targets (issue 4)\n");
+    fprintf(f, "\n== Targets (issue 10)\n");
+    fprintf(f, "%-55s %12s %12s  %-12s %s\n", "target", "measured", "limit", "status", "note");
     for (unsigned i = 0; i < nt; i++) {
-        char v[32];
-        if (t[i].measured)
+        char v[32] = "-", l[32];
+        if (isfinite(t[i].value))
             snprintf(v, sizeof v, "%.2f %s", t[i].value, t[i].unit);
-        else
-            snprintf(v, sizeof v, "-");
-        fprintf(f, "%-50s %14s  %s %.2f %-3s %s%s%s\n", t[i].what, v,
-                t[i].higher_better ? ">=" : "<=", t[i].limit, t[i].unit,
-                !t[i].measured ? "not measured"
-                : t[i].met     ? "met"
-                               : "MISSED",
-                t[i].note ? "  -- " : "", t[i].note ? t[i].note : "");
+        snprintf(l, sizeof l, "%s %g %s", t[i].higher_better ? ">=" : "<=", t[i].limit, t[i].unit);
+        fprintf(f, "%-55s %12s %12s  %-12s %s\n", t[i].what, v, l, target_status(&t[i]),
+                t[i].reason);
     }
     fprintf(f, "\n");
 }
@@ -415,7 +610,7 @@ int report_json(const char *path, const struct bench_config *cfg, const struct b
     struct json jj = {f, 0, {1}};
     struct json *j = &jj;
     j_open(j, NULL, '{');
-    j_str(j, "schema", "tt-shm-bench/1");
+    j_str(j, "schema", "tt-shm-bench/2");
     j_str(j, "version", TTSHM_VERSION_STRING);
     j_num(j, "wall_seconds", res->wall_seconds);
     j_u64(j, "failures", (uint64_t)res->failures);
@@ -423,6 +618,10 @@ int report_json(const char *path, const struct bench_config *cfg, const struct b
     const struct machine_info *m = &res->machine;
     j_open(j, "machine", '{');
     j_str(j, "cpu_model", m->cpu_model);
+    j_str(j, "cpu_vendor", m->cpu_vendor);
+    j_num(j, "cpu_family", m->cpu_family >= 0 ? m->cpu_family : NAN);
+    j_num(j, "cpu_model_id", m->cpu_model_id >= 0 ? m->cpu_model_id : NAN);
+    j_num(j, "cpu_stepping", m->cpu_stepping >= 0 ? m->cpu_stepping : NAN);
     j_u64(j, "cores_online", m->cores_online);
     j_u64(j, "cores_allowed", m->cores_allowed);
     j_str(j, "kernel", m->kernel);
@@ -459,6 +658,7 @@ int report_json(const char *path, const struct bench_config *cfg, const struct b
     j_u64(j, "growth_to", cfg->growth_to);
     j_u64(j, "growth_reps", cfg->growth_reps);
     j_u64(j, "seed", cfg->seed);
+    j_u64(j, "reuse_pct", cfg->reuse_pct);
     j_bool(j, "pinned", cfg->pin);
     j_bool(j, "full", cfg->full);
     j_close(j, '}');
@@ -476,6 +676,7 @@ int report_json(const char *path, const struct bench_config *cfg, const struct b
         j_open(j, NULL, '{');
         j_str(j, "name", r->name);
         j_str(j, "model", r->model);
+        j_u64(j, "reuse_pct", r->reuse_pct);
         j_bool(j, "ran", r->ran);
         if (!r->ran)
             j_str(j, "error", r->error);
@@ -486,7 +687,33 @@ int report_json(const char *path, const struct bench_config *cfg, const struct b
             j_summary(j, "ns_per_event", &r->ns_event);
             j_num(j, "ns_per_pair_median", 2 * r->ns_event.median);
             j_summary(j, "batch_ns_per_event", &r->batch_ns);
+            j_summary(j, "process_cpu_ns_per_event", &r->cpu_ns_event);
             j_num(j, "ratio_to_ttshm", r->ratio_to_ttshm);
+            j_num(j, "ratio_to_floor", r->ratio_to_floor);
+            j_num(j, "cpu_ratio_to_floor", r->cpu_ratio_to_floor);
+            if (r->has_tables) {
+                double timed = (double)r->reps * (double)r->events_per_rep;
+                j_open(j, "tables_created", '{');
+                j_u64(j, "timed", r->tables_timed);
+                j_u64(j, "timed_bytes", r->table_bytes_timed);
+                j_num(j, "timed_per_million_events", 1e6 * (double)r->tables_timed / timed);
+                j_num(j, "timed_bytes_per_million_events",
+                      1e6 * (double)r->table_bytes_timed / timed);
+                j_open(j, "timed_per_rep", '[');
+                for (unsigned k = 0; k < r->reps; k++)
+                    j_u64(j, NULL, r->rep_tables[k]);
+                j_close(j, ']');
+                j_u64(j, "whole_run", r->tables_total);
+                j_u64(j, "whole_run_bytes", r->table_bytes_total);
+                j_u64(j, "whole_run_events", r->events_total);
+                j_close(j, '}');
+            } else if (strcmp(r->name, "ttshm") == 0) {
+                j_str(j, "tables_created", "unavailable: the reader library does not count them");
+            }
+            if (r->helpers_on_timed_cpu >= 0) {
+                j_u64(j, "design_threads", (uint64_t)r->helper_threads);
+                j_u64(j, "design_threads_on_timed_cpu", (uint64_t)r->helpers_on_timed_cpu);
+            }
             if (r->has_e2e)
                 j_summary(j, "end_to_end_ns_per_event", &r->e2e_ns_event);
         }
@@ -510,6 +737,7 @@ int report_json(const char *path, const struct bench_config *cfg, const struct b
             j_num(j, "mevents_per_s", p->mev_s);
             j_num(j, "ns_per_event_per_thread", p->ns_event);
             j_num(j, "cpu_ns_per_event", p->cpu_ns_event);
+            j_num(j, "process_cpu_ns_per_event", p->proc_cpu_ns_event);
             j_num(j, "speedup", p->speedup);
             j_open(j, "mevents_per_s_reps", '[');
             for (unsigned k = 0; k < p->reps; k++)
@@ -575,6 +803,21 @@ int report_json(const char *path, const struct bench_config *cfg, const struct b
         j_close(j, ']');
     }
 
+    if (res->stat.ran || res->stat.error[0]) {
+        const struct stat_result *st = &res->stat;
+        j_open(j, "tt_shm_stat", '{');
+        j_bool(j, "ran", st->ran);
+        if (st->error[0])
+            j_str(j, "error", st->error);
+        j_u64(j, "live", st->live);
+        j_num(j, "buffers_seconds", st->seconds[0]);
+        j_num(j, "buffers_max_rss_mb", st->max_rss_mb[0]);
+        j_num(j, "json_buffers_seconds", st->seconds[1]);
+        j_num(j, "json_buffers_max_rss_mb", st->max_rss_mb[1]);
+        j_num(j, "forking_process_anon_mb", st->spawner_anon_mb);
+        j_close(j, '}');
+    }
+
     if (res->growth_ran) {
         const struct growth_result *g = &res->growth;
         j_open(j, "growth", '{');
@@ -616,23 +859,23 @@ int report_json(const char *path, const struct bench_config *cfg, const struct b
 
     struct target t[BENCH_MAX_TARGETS];
     unsigned nt = bench_targets(cfg, res, t);
-    j_open(j, "targets", '[');
+    j_open(j, "targets", '{');
     for (unsigned i = 0; i < nt; i++) {
-        j_open(j, NULL, '{');
-        j_str(j, "key", t[i].key);
+        j_open(j, t[i].key, '{');
         j_str(j, "what", t[i].what);
+        j_str(j, "status", target_status(&t[i]));
         j_bool(j, "measured", t[i].measured);
-        if (t[i].measured)
+        j_bool(j, "met", t[i].met);
+        if (isfinite(t[i].value))
             j_num(j, "value", t[i].value);
         j_str(j, "unit", t[i].unit);
         j_str(j, "rule", t[i].higher_better ? ">=" : "<=");
         j_num(j, "limit", t[i].limit);
-        j_bool(j, "met", t[i].met);
-        if (t[i].note)
-            j_str(j, "note", t[i].note);
+        if (t[i].reason[0])
+            j_str(j, "reason", t[i].reason);
         j_close(j, '}');
     }
-    j_close(j, ']');
+    j_close(j, '}');
     j_close(j, '}');
     fputc('\n', f);
     int bad = ferror(f);

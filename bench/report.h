@@ -16,19 +16,21 @@ void report_print(FILE *f, const struct bench_config *cfg, const struct bench_re
 /* Writes every figure, the configuration and the machine. Returns 0 or -1. */
 int report_json(const char *path, const struct bench_config *cfg, const struct bench_results *res);
 
-/* The issue-4 targets as judged from these results (shared by table and JSON). */
+/* The targets of issue 10 as judged from these results (shared by the table
+ * and the JSON). A target is measured only where this run can judge it; else
+ * reason says why ("2 cores", a size not run, a figure the library lacks). */
 struct target {
     const char *what;
     const char *key; /* JSON key */
-    double value;    /* measured */
+    double value;    /* measured (NAN when there is nothing to show) */
     const char *unit;
     double limit;
     int higher_better; /* value >= limit meets it; else value <= limit */
-    int measured;      /* 0: not measured in this run */
+    int measured;      /* 0: not judged in this run */
     int met;
-    const char *note; /* why a figure cannot be judged here, or NULL */
+    char reason[112]; /* why not measured, or a note on the figure */
 };
-#define BENCH_MAX_TARGETS 12
+#define BENCH_MAX_TARGETS 16
 unsigned bench_targets(const struct bench_config *cfg, const struct bench_results *res,
                        struct target *t);
 

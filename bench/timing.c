@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "timing.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static cpu_set_t g_startup_set;
 static unsigned g_ncpus;
@@ -45,6 +48,17 @@ void bench_unpin_thread(void)
         pthread_setaffinity_np(pthread_self(), sizeof g_startup_set, &g_startup_set);
 }
 
+void bench_with_main_cpus(void (*fn)(void *), void *arg)
+{
+    cpu_set_t own, main_cpus;
+    int moved = pthread_getaffinity_np(pthread_self(), sizeof own, &own) == 0 &&
+                sched_getaffinity(getpid(), sizeof main_cpus, &main_cpus) == 0 &&
+                pthread_setaffinity_np(pthread_self(), sizeof main_cpus, &main_cpus) == 0;
+    fn(arg);
+    if (moved)
+        pthread_setaffinity_np(pthread_self(), sizeof own, &own);
+}
+
 struct pinned_run {
     unsigned idx;
     int (*fn)(const struct bench_config *, struct bench_results *);
@@ -65,11 +79,65 @@ int bench_run_pinned(unsigned idx, int (*fn)(const struct bench_config *, struct
                      const struct bench_config *cfg, struct bench_results *res)
 {
     struct pinned_run p = {idx, fn, cfg, res, -1};
+    int kept_off = 0;
+    if (g_ncpus >= 2) {
+        cpu_set_t rest = g_startup_set;
+        CPU_CLR(g_cpus[idx % g_ncpus], &rest);
+        kept_off = pthread_setaffinity_np(pthread_self(), sizeof rest, &rest) == 0;
+    }
     pthread_t t;
-    if (pthread_create(&t, NULL, pinned_main, &p) != 0)
+    if (pthread_create(&t, NULL, pinned_main, &p) != 0) {
+        if (kept_off)
+            bench_unpin_thread();
         return fn(cfg, res);
+    }
     pthread_join(t, NULL);
+    if (kept_off)
+        bench_unpin_thread();
     return p.rc;
+}
+
+size_t bench_thread_ids(pid_t *out, size_t max)
+{
+    size_t n = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
+        return 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL && n < max;) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid > 0)
+            out[n++] = tid;
+    }
+    closedir(d);
+    return n;
+}
+
+int bench_threads_on_cpu(unsigned idx, const pid_t *before, size_t nbefore, int *others)
+{
+    *others = 0;
+    if (g_ncpus == 0)
+        return -1;
+    pid_t tids[256];
+    size_t n = bench_thread_ids(tids, sizeof tids / sizeof tids[0]);
+    if (n == 0)
+        return -1;
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    int on = 0;
+    for (size_t k = 0; k < n; k++) {
+        pid_t tid = tids[k];
+        int old = tid == self;
+        for (size_t b = 0; b < nbefore && !old; b++)
+            old = before[b] == tid;
+        if (old)
+            continue;
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        if (sched_getaffinity(tid, sizeof set, &set) != 0)
+            continue; /* the thread has just ended */
+        (*others)++;
+        on += CPU_ISSET(g_cpus[idx % g_ncpus], &set) != 0;
+    }
+    return on;
 }
 
 static int cmp_double(const void *a, const void *b)

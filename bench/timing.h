@@ -36,6 +36,14 @@ static inline uint64_t bench_thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time of the whole process: every thread, background ones included. */
+static inline uint64_t bench_process_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* Cycle-counter reads that bracket one operation. The lfence keeps the
  * operation's loads from being reordered across the reads (rdtsc alone is not
  * ordered); without a TSC they fall back to CLOCK_MONOTONIC in ns. */
@@ -96,11 +104,30 @@ int bench_pin_thread(unsigned idx);
 /* Gives the calling thread back every CPU the process started with. */
 void bench_unpin_thread(void);
 
+/* Runs fn(arg) with the calling thread on the CPUs of the process's main
+ * thread, then puts its own back: threads fn starts inherit the main thread's
+ * CPUs (off the timed CPU while a pinned section runs), as ttshm's own
+ * background threads do. */
+void bench_with_main_cpus(void (*fn)(void *), void *arg);
+
+#include <sys/types.h>
+
+/* Thread ids of this process, at most max of them; returns how many. */
+size_t bench_thread_ids(pid_t *out, size_t max);
+
+/* Threads of this process other than the caller and those in `before` (the
+ * ones that existed before, e.g. before a design started its own), and how
+ * many of them may run on the idx-th allowed CPU; -1 when /proc cannot tell. */
+int bench_threads_on_cpu(unsigned idx, const pid_t *before, size_t nbefore, int *others);
+
 struct bench_config;
 struct bench_results;
 /* Runs fn(cfg, res) in a new thread pinned to the idx-th allowed CPU and
  * returns its result (fn runs unpinned on the calling thread if no thread
- * can be made). */
+ * can be made). While it runs, the calling thread (the process's main thread)
+ * is kept off that CPU, when there is another: threads that take the main
+ * thread's CPUs (ttshm's background threads) then never share the timed
+ * thread's CPU. */
 int bench_run_pinned(unsigned idx, int (*fn)(const struct bench_config *, struct bench_results *),
                      const struct bench_config *cfg, struct bench_results *res);
 

@@ -31,7 +31,7 @@ static void install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-static void hold(double seconds)
+void sim_hold(double seconds)
 {
     struct timespec end, now;
     clock_gettime(CLOCK_MONOTONIC, &end);
@@ -83,6 +83,8 @@ int main(int argc, char **argv)
         return 1;
     }
     install_signals();
+    if (o->profile == SIM_TT_METAL)
+        return sim_ttmetal_main(o, s.w);
     if (sim_setup(&s) != 0) {
         fputs("tt-shm-sim: out of memory\n", stderr);
         return 1;
@@ -109,7 +111,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "tt-shm-sim: holding for %g s (SIGINT/SIGTERM ends it)\n", o->hold_s);
     }
     if (o->hold_s > 0)
-        hold(o->hold_s);
+        sim_hold(o->hold_s);
 
     if (o->crash != SIM_CRASH_NONE) {
         sim_report(&s, "crash", stdout);

@@ -19,7 +19,13 @@ static void usage(FILE *out)
           "  -e, --events E       buffer allocations in all (default 83416, the Llama run);\n"
           "                       CBs and kernel binaries come on top\n"
           "  -P, --profile NAME   llama (default: 59% DRAM, 41% L1, a few TRACE, CBs per\n"
-          "                       program, kernel binaries) or uniform (every type alike)\n"
+          "                       program, kernel binaries), uniform (every type alike) or\n"
+          "                       tt-metal: TT-Metal's event patterns through the TT-Metal\n"
+          "                       adapter's translation layer (a 2x4 mesh, a 1x2 mesh and a\n"
+          "                       chip: cached programs with overlapping CBs, NO_DISPATCH\n"
+          "                       captures, deallocate_buffers, a device closed before its\n"
+          "                       buffers); -e is then its op count (default 2000) and its\n"
+          "                       reports give what TT-Metal's allocator holds\n"
           "      --capacity       publish Wormhole capacities (DRAM 12 x 1 GiB, L1 64 x 1.3 MiB)\n"
           "      --hold SECONDS   stay alive this long after the events, buffers live\n"
           "      --leak N         exit cleanly with exactly N non-CB buffers still live\n"
@@ -89,6 +95,8 @@ void sim_parse_options(int argc, char **argv, struct sim_options *o)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    bool shaped = false; /* --devices, --threads, --leak or --crash given */
+    bool events_set = false;
     memset(o, 0, sizeof *o);
     o->devices = 1;
     o->events = 83416;
@@ -98,20 +106,25 @@ void sim_parse_options(int argc, char **argv, struct sim_options *o)
         switch (c) {
         case 'n':
             o->devices = (unsigned)parse_u64("device count", optarg, 1, TTSHM_MAX_DEVICES);
+            shaped = true;
             break;
         case 'T':
             o->threads = (unsigned)parse_u64("thread count", optarg, 1, SIM_MAX_THREADS);
+            shaped = true;
             break;
         case 'e':
             o->events = parse_u64("event count", optarg, 0, UINT64_C(1) << 40);
+            events_set = true;
             break;
         case 'P':
             if (strcmp(optarg, "llama") == 0)
                 o->profile = SIM_LLAMA;
             else if (strcmp(optarg, "uniform") == 0)
                 o->profile = SIM_UNIFORM;
+            else if (strcmp(optarg, "tt-metal") == 0)
+                o->profile = SIM_TT_METAL;
             else
-                usage_error("unknown profile '%s' (expected llama or uniform)", optarg);
+                usage_error("unknown profile '%s' (expected llama, uniform or tt-metal)", optarg);
             break;
         case OPT_CAPACITY:
             o->capacity = true;
@@ -126,6 +139,7 @@ void sim_parse_options(int argc, char **argv, struct sim_options *o)
         }
         case OPT_LEAK:
             o->leak = parse_u64("leak count", optarg, 0, 10000000);
+            shaped = true;
             break;
         case OPT_CRASH:
             if (optarg == NULL || strcmp(optarg, "kill") == 0)
@@ -160,6 +174,16 @@ void sim_parse_options(int argc, char **argv, struct sim_options *o)
         usage_error("unexpected argument '%s'", argv[optind]);
     if (o->threads == 0)
         o->threads = o->devices;
+    if (o->crash != SIM_CRASH_NONE)
+        shaped = true;
+    if (o->profile == SIM_TT_METAL) {
+        /* Its devices and its exit are those of TT-Metal's patterns. */
+        if (shaped)
+            usage_error("%s", "--devices, --threads, --leak and --crash do not apply to the "
+                              "tt-metal profile");
+        if (!events_set)
+            o->events = 2000;
+    }
     if (o->crash != SIM_CRASH_NONE && o->leak != 0)
         usage_error("%s", "--leak and --crash exclude each other (a crash leaves stale buffers)");
 }

@@ -10,7 +10,7 @@
 
 #include "sim.h"
 
-static const char *const profile_names[] = {"llama", "uniform"};
+static const char *const profile_names[] = {"llama", "uniform", "tt-metal"};
 
 void sim_totals(const struct sim *s, unsigned device, struct sim_counts out[TTSHM_MEM_TYPE_COUNT],
                 struct sim_results *res)

@@ -17,8 +17,9 @@
 #define SIM_DEFAULT_SEED 1
 
 enum sim_profile {
-    SIM_LLAMA = 0,   /* type mix of a real Llama run */
-    SIM_UNIFORM = 1, /* every buffer type equally likely, uniform sizes */
+    SIM_LLAMA = 0,    /* type mix of a real Llama run */
+    SIM_UNIFORM = 1,  /* every buffer type equally likely, uniform sizes */
+    SIM_TT_METAL = 2, /* TT-Metal's event patterns through the TT-Metal translation layer */
 };
 
 enum sim_crash {
@@ -115,6 +116,13 @@ void sim_publish_capacity(struct sim *s);
 /* Frees everything except opt.leak non-CB buffers (allocating more if fewer are live). */
 void sim_teardown(struct sim *s);
 void sim_free(struct sim *s);
+
+/* main.c: returns after seconds, or at once when sim_stop is set. */
+void sim_hold(double seconds);
+
+/* ttmetal.cpp: the whole tt-metal profile (its own devices, events and
+ * reports); returns the exit status. */
+int sim_ttmetal_main(const struct sim_options *o, ttshm_writer *w);
 
 /* report.c: one JSON line on out describing the current counts. */
 void sim_report(const struct sim *s, const char *phase, FILE *out);

@@ -7,10 +7,9 @@ set title 'ns per event, same stream, one thread (AMD EPYC, 2 CPUs)'
 set logscale y
 set ylabel 'ns per event (log)'
 set style fill solid 0.6
-set boxwidth 0.6
-set xtics rotate by 0
-set key off
-plot 'designs.dat' using 0:2:xtic(1) with boxes lc rgb '#4477aa', '' using 0:2:(sprintf('%.1f', $2)) with labels offset 0,1 notitle
+set xtics rotate by 30 right
+set key top left
+plot 'designs.dat' using ($0-0.2):2:(0.4):xtic(1) with boxes lc rgb '#4477aa' title 'wall, timed thread', '' using ($0+0.2):4:(0.4) with boxes lc rgb '#cc6677' title 'process CPU', '' using ($0+0.2):4:(sprintf('%.0f', $4)) with labels offset 0,1 notitle
 unset logscale y
 set key top left
 set output 'scaling.png'
