@@ -37,10 +37,12 @@ tsan:
 
 # Long reliability runs (docs/reliability.md). `make test` runs short versions.
 # stress: crash/restart torture (1000 SIGKILLs) and 16 writer threads x 10M
-# events against 4 validating reader processes.
+# events against 4 validating reader processes; every host-safety case of
+# test_host, with thousands of forks and hundreds of cancellations.
 stress: build
 	@cd $(BUILD)/tests && export TTSHM_LONG=1 TTSHM_TEST_BIN_DIR=$(abspath $(BUILD)) && rc=0 && \
-		{ ./torture_restart || rc=1; } && { ./stress_validate || rc=1; } && exit $$rc
+		{ ./torture_restart || rc=1; } && { ./stress_validate || rc=1; } && \
+		{ ./test_host || rc=1; } && exit $$rc
 
 # fuzz: the reader's open/validate/iterate path under libFuzzer (clang,
 # ASan+UBSan), seeded with real segments; FUZZ_RUNS executions (CI: a short run).

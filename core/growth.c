@@ -17,6 +17,7 @@
  */
 #include <sched.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "errors.h"
 #include "nocancel.h"
@@ -87,25 +88,48 @@ static uint64_t chunk_count(const struct ttshm_table *t)
     return (t->nslots + TTSHM_MIGRATE_CHUNK - 1) / TTSHM_MIGRATE_CHUNK;
 }
 
-/* Moves chunk idx; true when it was the last one to finish. */
-static bool move_chunk(struct ttshm_view *v, const struct ttshm_header *h, uint64_t idx,
-                       uint32_t tid)
+bool ttshm_slot_drop(struct ttshm_slot *s, struct ttshm_header *h)
 {
-    uint64_t claimed =
-        ttshm_table_move(v->old, v->cur, idx * TTSHM_MIGRATE_CHUNK, TTSHM_MIGRATE_CHUNK, h);
-    if (claimed == UINT64_MAX) {
-        /* The new table had no room: the records stay live (and found) in the
-         * old table, which is then never retired; new records may be dropped. */
-        atomic_store_explicit(&v->old->migrate_stuck, 1, memory_order_release);
+    uint64_t ctl = atomic_load_explicit(&s->ctl, memory_order_acquire);
+    uint64_t size = atomic_load_explicit(&s->size, memory_order_relaxed);
+    uint64_t meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
+    uint32_t dev = TTSHM_META_DEVICE(meta), type = TTSHM_META_TYPE(meta);
+    if (TTSHM_CTL_STATE(ctl) != TTSHM_SLOT_LIVE || dev >= TTSHM_MAX_DEVICES ||
+        type >= TTSHM_MEM_TYPE_COUNT ||
+        !atomic_compare_exchange_strong_explicit(&s->ctl, &ctl,
+                                                 TTSHM_CTL_NEXT(ctl, TTSHM_SLOT_TOMB),
+                                                 memory_order_seq_cst, memory_order_relaxed))
         return false;
+    struct ttshm_counter_block *c = &h->counters[dev][type];
+    atomic_fetch_add_explicit(&c->dropped, 1, memory_order_release);
+    atomic_fetch_add_explicit(&c->frees, 1, memory_order_release);
+    atomic_fetch_add_explicit(&c->freed_bytes, size, memory_order_release);
+    return true;
+}
+
+/* Moves the live records of chunk idx; true when it was the last one to
+ * finish. A record the new table has no room for (its probe run is full of
+ * records of one hash) is dropped: one overfull run costs only its own
+ * records, never the migration. */
+static bool move_chunk(struct ttshm_view *v, struct ttshm_header *h, uint64_t idx, uint32_t tid)
+{
+    struct ttshm_table *from = v->old;
+    uint64_t first = idx * TTSHM_MIGRATE_CHUNK, claimed = 0;
+    uint64_t end =
+        first + TTSHM_MIGRATE_CHUNK < from->nslots ? first + TTSHM_MIGRATE_CHUNK : from->nslots;
+    for (uint64_t i = first; i < end; i++) {
+        struct ttshm_move_out out = {NULL, 0, false};
+        if (ttshm_slot_move(&from->slots[i], v->cur, h, false, NULL, &out) == TTSHM_MOVE_FULL)
+            ttshm_slot_drop(&from->slots[i], h);
+        claimed += out.claimed_empty;
     }
     if (claimed)
         ttshm_note_used(v->cur, tid, claimed);
-    uint64_t done = atomic_fetch_add_explicit(&v->old->migrate_done, 1, memory_order_acq_rel) + 1;
-    return done == chunk_count(v->old);
+    uint64_t done = atomic_fetch_add_explicit(&from->migrate_done, 1, memory_order_acq_rel) + 1;
+    return done == chunk_count(from);
 }
 
-uint64_t ttshm_migrate_step(struct ttshm_view *v, const struct ttshm_header *h, uint32_t tid)
+uint64_t ttshm_migrate_step(struct ttshm_view *v, struct ttshm_header *h, uint32_t tid)
 {
     struct ttshm_table *old = v->old;
     uint64_t idx = atomic_fetch_add_explicit(&old->migrate_next, 1, memory_order_relaxed);
@@ -114,7 +138,7 @@ uint64_t ttshm_migrate_step(struct ttshm_view *v, const struct ttshm_header *h, 
     return move_chunk(v, h, idx, tid) ? old->epoch : 0;
 }
 
-static bool finish_migration_locked(struct ttshm_writer *w);
+static void finish_migration_locked(struct ttshm_writer *w);
 
 /* Caller holds grow_lock. */
 static void set_tables(struct ttshm_header *h, const struct ttshm_table *cur,
@@ -137,8 +161,6 @@ static void complete_locked(struct ttshm_writer *w, uint64_t old_epoch)
     struct ttshm_view *v = atomic_load_explicit(&w->view, memory_order_acquire);
     if (v->old == NULL || v->old->epoch != old_epoch)
         return; /* completed already */
-    if (atomic_load_explicit(&v->old->migrate_stuck, memory_order_acquire))
-        return; /* records that found no room stay live in it: keep it */
     /* Epochs recur (recycled tables, table_pool.c): a late call for an
      * earlier drain of the same table must not end this one. */
     if (atomic_load_explicit(&v->old->migrate_done, memory_order_acquire) < chunk_count(v->old))
@@ -152,28 +174,34 @@ static void complete_locked(struct ttshm_writer *w, uint64_t old_epoch)
     ttshm_retire_table(w, old);
 }
 
+/* The growth lock is taken with cancellation off (nocancel.h) in each of
+ * the three entry points below. */
 void ttshm_finish_migration(struct ttshm_writer *w)
 {
+    int cancel = ttshm_nocancel_begin();
     pthread_mutex_lock(&w->grow_lock);
     finish_migration_locked(w);
     pthread_mutex_unlock(&w->grow_lock);
+    ttshm_nocancel_end(cancel);
 }
 
 void ttshm_complete_migration(struct ttshm_writer *w, uint64_t old_epoch)
 {
+    int cancel = ttshm_nocancel_begin();
     pthread_mutex_lock(&w->grow_lock);
     complete_locked(w, old_epoch);
     pthread_mutex_unlock(&w->grow_lock);
+    ttshm_nocancel_end(cancel);
 }
 
 /* Caller holds grow_lock and is outside any read-side section: moves every
  * chunk left, waits for the chunks other threads are moving (a few
- * microseconds each), and completes. False if the migration is stuck. */
-static bool finish_migration_locked(struct ttshm_writer *w)
+ * microseconds each), and completes. */
+static void finish_migration_locked(struct ttshm_writer *w)
 {
     struct ttshm_view *v = atomic_load_explicit(&w->view, memory_order_acquire);
     if (v->old == NULL)
-        return true;
+        return;
     struct ttshm_table *old = v->old;
     uint64_t n = chunk_count(old);
     uint64_t idx;
@@ -181,31 +209,72 @@ static bool finish_migration_locked(struct ttshm_writer *w)
     while ((idx = atomic_fetch_add_explicit(&old->migrate_next, 1, memory_order_relaxed)) < n)
         move_chunk(v, w->hdr, idx, 0);
     ttshm_rcu_read_unlock();
-    while (atomic_load_explicit(&old->migrate_done, memory_order_acquire) < n) {
-        if (atomic_load_explicit(&old->migrate_stuck, memory_order_acquire))
-            return false;
+    while (atomic_load_explicit(&old->migrate_done, memory_order_acquire) < n)
         sched_yield(); /* let the threads moving those chunks run */
-    }
     complete_locked(w, old->epoch);
-    return true;
+}
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The wait before the next try after `failures` (>= 1) failed growths in a
+ * row: 1 ms, doubled up to 1 s. */
+#define RETRY_FIRST_NS 1000000ull    /* 1 ms */
+#define RETRY_MAX_NS   1000000000ull /* 1 s */
+static uint64_t retry_wait_ns(unsigned failures)
+{
+    return failures > 10 ? RETRY_MAX_NS : RETRY_FIRST_NS << (failures - 1);
+}
+
+/* Caller holds grow_lock. */
+static void note_failure(struct ttshm_writer *w)
+{
+    w->grow_failures++;
+    atomic_store_explicit(&w->grow_retry_ns, monotonic_ns() + retry_wait_ns(w->grow_failures),
+                          memory_order_relaxed);
+}
+
+static void grow_locked(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mode);
+
+bool ttshm_grow_waiting(struct ttshm_writer *w)
+{
+    uint64_t retry = atomic_load_explicit(&w->grow_retry_ns, memory_order_relaxed);
+    return retry != 0 && monotonic_ns() < retry;
 }
 
 void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mode)
 {
+    /* Within the wait after a failure, without the lock: every claim of a
+     * full table comes here, and the lock would serialise them. */
+    uint64_t retry = atomic_load_explicit(&w->grow_retry_ns, memory_order_relaxed);
+    if (__builtin_expect(retry != 0, 0) && (mode != TTSHM_GROW_FULL || monotonic_ns() < retry))
+        return; /* only a claim that found no room tries again, and not before retry */
+    int cancel = ttshm_nocancel_begin();
     if (mode != TTSHM_GROW_IF_NEEDED)
         pthread_mutex_lock(&w->grow_lock);
     else if (pthread_mutex_trylock(&w->grow_lock) != 0)
-        return; /* another thread is growing; the current table still has room */
-    if (atomic_load_explicit(&w->closed, memory_order_relaxed) || !finish_migration_locked(w))
-        goto out;
+        goto done; /* another thread is growing; the current table still has room */
+    grow_locked(w, epoch, mode);
+    pthread_mutex_unlock(&w->grow_lock);
+done:
+    ttshm_nocancel_end(cancel);
+}
+
+static void grow_locked(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mode)
+{
+    if (atomic_load_explicit(&w->closed, memory_order_relaxed))
+        return;
+    finish_migration_locked(w);
     struct ttshm_view *v = atomic_load_explicit(&w->view, memory_order_acquire);
     struct ttshm_table *cur = v->cur;
     if (cur->epoch != epoch)
-        goto out; /* someone grew it while we waited */
+        return; /* someone grew it while we waited */
     if (mode == TTSHM_GROW_IF_NEEDED && ttshm_used_total(cur) <= TTSHM_GROW_AT(cur->nslots))
-        goto out;
-    if (w->grow_failed && mode != TTSHM_GROW_FULL)
-        goto out; /* retried only when a claim finds the table full */
+        return;
 
     uint64_t live_bytes, live = ttshm_live_total(w->hdr, &live_bytes);
     uint64_t nslots = ttshm_table_size_for(live, cur->nslots);
@@ -217,7 +286,7 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
     struct ttshm_table *nt = ttshm_preparer_take(w, enough, false, &pending);
     if (nt == NULL && pending) {
         if (mode == TTSHM_GROW_IF_NEEDED && ttshm_used_total(cur) <= TTSHM_HOLD_AT(cur->nslots))
-            goto out; /* the table still has room: let the preparer finish */
+            return; /* the table still has room: let the preparer finish */
         nt = ttshm_preparer_take(w, enough, true, &pending);
     }
     struct ttshm_view *mig = calloc(1, sizeof *mig), *done = calloc(1, sizeof *done);
@@ -228,12 +297,13 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
         free(mig);
         free(done);
         ttshm_table_discard(w, nt);
-        w->grow_failed = true;
+        note_failure(w);
         ttshm_report(w, "cannot grow the table to %llu slots: %s; new records may be dropped",
                      (unsigned long long)nslots, ttshm_strerror(rc));
-        goto out;
+        return;
     }
-    w->grow_failed = false;
+    w->grow_failures = 0;
+    atomic_store_explicit(&w->grow_retry_ns, 0, memory_order_relaxed);
     nt->start_live = live;
     *mig = (struct ttshm_view){.cur = nt, .old = cur, .after = done};
     *done = (struct ttshm_view){.cur = nt};
@@ -242,6 +312,4 @@ void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mod
      * each such claim is either seen by the migration or sees this view. */
     atomic_store_explicit(&w->view, mig, memory_order_seq_cst);
     ttshm_retire_view(w, v);
-out:
-    pthread_mutex_unlock(&w->grow_lock);
 }

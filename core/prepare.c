@@ -207,6 +207,9 @@ void ttshm_preparer_request(struct ttshm_writer *w, const struct ttshm_table *cu
         return;
     atomic_store_explicit(&p->asked_for_epoch, cur->epoch, memory_order_relaxed);
     uint64_t want = ttshm_table_size_for(projected_live(w, cur), cur->nslots);
+    /* Naming a new thread writes to /proc: a cancellation point, here with
+     * the lock held and inside a read-side section. */
+    int cancel = ttshm_nocancel_begin();
     /* A rebuild at a size the spare has (or will have, once the table just
      * drained has had its grace period) takes the spare at growth time:
      * nothing to make. */
@@ -216,6 +219,7 @@ void ttshm_preparer_request(struct ttshm_writer *w, const struct ttshm_table *cu
         pthread_cond_signal(&p->maker.wake);
     }
     pthread_mutex_unlock(&p->lock);
+    ttshm_nocancel_end(cancel);
 }
 
 /* Called with grow_lock held and outside any read-side section. */

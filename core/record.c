@@ -89,22 +89,10 @@ static enum ttshm_result chase(ttshm_writer *w, const struct ttshm_record *rec,
         enum ttshm_move m = ttshm_slot_move(slot, now->cur, w->hdr, dedup, rec, &out);
         if (m == TTSHM_MOVE_FULL) {
             /* No room, and `placed` may already be drained and retired: the
-             * record cannot stay there. Remove it and count it dropped, and
-             * freed, so that live counts keep matching the table. Unless the
-             * migration moved it meanwhile (then the CAS fails). Only the
-             * tables' own gates hold back claims enough to make this rare. */
-            uint64_t ctl = atomic_load_explicit(&slot->ctl, memory_order_acquire);
-            uint64_t size = atomic_load_explicit(&slot->size, memory_order_relaxed);
-            if (TTSHM_CTL_STATE(ctl) == TTSHM_SLOT_LIVE &&
-                atomic_compare_exchange_strong_explicit(
-                    &slot->ctl, &ctl, TTSHM_CTL_NEXT(ctl, TTSHM_SLOT_TOMB), memory_order_seq_cst,
-                    memory_order_relaxed)) {
-                add(&c->dropped, 1);
-                add(&c->frees, 1);
-                add(&c->freed_bytes, size);
-                return TTSHM_DROPPED;
-            }
-            return res;
+             * record cannot stay there. Unless the migration moved it
+             * meanwhile. Only the tables' own gates hold back claims enough
+             * to make this rare. */
+            return ttshm_slot_drop(slot, w->hdr) ? TTSHM_DROPPED : res;
         }
         if (m == TTSHM_MOVE_NONE)
             return res; /* moved by the migration (the slot may hold another record now) */
@@ -180,6 +168,12 @@ static enum ttshm_probe claim(ttshm_writer *w, struct ttshm_view **v,
                 continue;
             }
         }
+        /* A table found without room while growth waits to be retried:
+         * dropped at once, not after a probe of TTSHM_MAX_PROBE slots. */
+        if (__builtin_expect(
+                atomic_load_explicit(&w->no_room_epoch, memory_order_relaxed) == cur->epoch, 0) &&
+            ttshm_grow_waiting(w))
+            return TTSHM_PROBE_FULL;
         /* A duplicate may still sit in the table being drained. */
         uint64_t size;
         if (dedup && (*v)->old != NULL &&
@@ -192,10 +186,18 @@ static enum ttshm_probe claim(ttshm_writer *w, struct ttshm_view **v,
         r = ttshm_table_claim(cur, rec, hash, dedup, h, &out->slot);
         if (__builtin_expect(r != TTSHM_PROBE_FULL, 1))
             break;
+        /* No room within TTSHM_MAX_PROBE slots of a table at most half used:
+         * a probe run full of records of one hash (CBs of one owner at one
+         * address). No table could hold them all: this record is dropped,
+         * and the table is not grown for it. */
+        if (ttshm_used_total(cur) <= TTSHM_MIGRATING_AT(cur->nslots))
+            return r;
         uint64_t full_epoch = cur->epoch; /* cur may be freed outside */
         OUTSIDE_READ_SECTION(w, v, ttshm_grow(w, full_epoch, TTSHM_GROW_FULL));
-        if ((*v)->cur->epoch == full_epoch)
+        if ((*v)->cur->epoch == full_epoch) {
+            atomic_store_explicit(&w->no_room_epoch, full_epoch, memory_order_relaxed);
             return r; /* no growth to be had: dropped */
+        }
     }
     if (r == TTSHM_PROBE_REPLACED) {
         out->dup = true;
@@ -314,6 +316,11 @@ enum ttshm_result ttshm_record_alloc(ttshm_writer *w, uint32_t device, enum ttsh
     enum ttshm_result res;
     if (!accept(w, device, (unsigned)type, &res))
         return res;
+    if (__builtin_expect(size > TTSHM_MAX_RECORD_BYTES, 0)) {
+        /* Bad input: counted, and kept out of the byte counters. */
+        add(&w->hdr->counters[device][type].dropped, 1);
+        return TTSHM_DROPPED;
+    }
     if (__builtin_expect(type != TTSHM_CB, 1))
         return record_alloc(w, device, type, address, size, tag);
     pthread_mutex_lock(&w->cb_lock[device]);

@@ -90,7 +90,8 @@ static uint64_t load(_Atomic uint64_t *p)
     return atomic_load_explicit(p, memory_order_relaxed);
 }
 
-/* Summarises the session being taken over into h->prev. */
+/* Summarises the session being taken over into h->prev; its generation is
+ * stored last, marking the summary whole. */
 static void summarise_previous(struct ttshm_header *h)
 {
     struct ttshm_prev_session *p = &h->prev;
@@ -109,13 +110,23 @@ static void summarise_previous(struct ttshm_header *h)
         total_bytes += db;
     }
     bool exited = load(&h->state) == TTSHM_SEG_EXITED;
-    store(&p->generation, load(&h->generation));
     store(&p->pid, load(&h->pid));
     store(&p->state, exited ? 2 /* TTSHM_STATE_EXITED */ : 3 /* TTSHM_STATE_DIED */);
     store(&p->started_ns, load(&h->started_ns));
     store(&p->ended_ns, exited ? load(&h->ended_ns) : 0);
     store(&p->live_count, total_count);
     store(&p->live_bytes, total_bytes);
+    atomic_store_explicit(&p->generation, load(&h->generation), memory_order_release);
+}
+
+/* Whether h->prev already summarises the session whose generation the
+ * header holds: a takeover that wrote it, then zeroed the counters, and
+ * died (or failed) before its own session began (state still INIT, its
+ * generation never stored). Summarising again would read zeroed counters. */
+static bool summary_already_taken(struct ttshm_header *h)
+{
+    return load(&h->state) == TTSHM_SEG_INIT &&
+           atomic_load_explicit(&h->prev.generation, memory_order_acquire) == load(&h->generation);
 }
 
 /* Starts a session in a header we hold the lock of. taken_over: the header
@@ -130,7 +141,8 @@ static int start_session(struct ttshm_writer *w, bool taken_over, uint64_t initi
     uint64_t generation = 1;
     if (taken_over) {
         generation = load(&h->generation) + 1;
-        summarise_previous(h); /* reads the state the last session left */
+        if (!summary_already_taken(h))
+            summarise_previous(h); /* reads the state the last session left */
     } else {
         memset(&h->prev, 0, sizeof h->prev);
     }

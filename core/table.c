@@ -76,7 +76,12 @@ restart:;
     uint64_t cand_ctl = 0;
     bool cand_empty = false;
     uint64_t i = hash & t->mask;
-    for (unsigned n = 0; n < TTSHM_MAX_PROBE; n++, i = (i + 1) & t->mask) {
+    /* CBs of one owner at one address share a hash: their run stops at half
+     * the probe bound (the excess is dropped), so that every other key whose
+     * hash falls inside it still reaches its end (issue 11, item 8). */
+    const unsigned bound =
+        TTSHM_META_TYPE(rec->meta) == TTSHM_CB ? TTSHM_MAX_PROBE / 2 : TTSHM_MAX_PROBE;
+    for (unsigned n = 0; n < bound; n++, i = (i + 1) & t->mask) {
         struct ttshm_slot *s = &t->slots[i];
         uint64_t c = ld_acq(&s->ctl);
         unsigned st = TTSHM_CTL_STATE(c);
@@ -215,18 +220,4 @@ enum ttshm_move ttshm_slot_move(struct ttshm_slot *s, struct ttshm_table *to,
     /* Release: whoever sees this slot retired also sees the copy. */
     atomic_store_explicit(&s->ctl, TTSHM_CTL_NEXT(moving, TTSHM_SLOT_TOMB), memory_order_release);
     return r == TTSHM_PROBE_REPLACED ? TTSHM_MOVE_REPLACED : TTSHM_MOVE_DONE;
-}
-
-uint64_t ttshm_table_move(struct ttshm_table *from, struct ttshm_table *to, uint64_t first,
-                          uint64_t count, const struct ttshm_header *h)
-{
-    uint64_t claimed = 0;
-    uint64_t end = first + count < from->nslots ? first + count : from->nslots;
-    for (uint64_t i = first; i < end; i++) {
-        struct ttshm_move_out out = {NULL, 0, false};
-        if (ttshm_slot_move(&from->slots[i], to, h, false, NULL, &out) == TTSHM_MOVE_FULL)
-            return UINT64_MAX;
-        claimed += out.claimed_empty;
-    }
-    return claimed;
 }

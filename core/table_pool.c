@@ -17,8 +17,8 @@
  * unambiguous.
  *
  * One drained table is kept: reserved when its drain completes (and then
- * not unlinked), emptied and made the spare after its grace period, in
- * place of a spare of another size. Every other drained table is unlinked
+ * not unlinked; a spare of another size is dropped then), emptied and made
+ * the spare after its grace period. Every other drained table is unlinked
  * at once, so a writer that dies leaves at most one object more than
  * before (docs/design.md).
  */
@@ -43,7 +43,6 @@ static void empty_table(struct ttshm_table *t)
         atomic_store_explicit(&t->used[s].n, 0, memory_order_relaxed);
     atomic_store_explicit(&t->migrate_next, 0, memory_order_relaxed);
     atomic_store_explicit(&t->migrate_done, 0, memory_order_relaxed);
-    atomic_store_explicit(&t->migrate_stuck, 0, memory_order_relaxed);
 }
 
 void ttshm_table_discard(struct ttshm_writer *w, struct ttshm_table *t)
@@ -62,11 +61,21 @@ bool ttshm_table_pool_reserve(struct ttshm_writer *w, struct ttshm_table *t)
      * replaces a spare of another size (left by an earlier growth). */
     t->pooled =
         (p->spare == NULL || p->spare->nslots != t->nslots) && !p->spare_reserved && !p->stop;
+    struct ttshm_table *replaced = NULL;
     if (t->pooled) {
         p->spare_reserved = true;
         p->reserved_slots = t->nslots;
+        /* At most one kept table in /dev/shm: the one it replaces goes now
+         * (its name at once, its mapping in the background thread). */
+        replaced = p->spare;
+        p->spare = NULL;
     }
     pthread_mutex_unlock(&p->lock);
+    if (replaced != NULL) {
+        replaced->pooled = false;
+        ttshm_table_unlink(w, replaced->epoch);
+        ttshm_retire_table(w, replaced);
+    }
     return t->pooled;
 }
 
@@ -80,14 +89,13 @@ void ttshm_table_pool_put(struct ttshm_writer *w, struct ttshm_table *t)
     empty_table(t); /* outside the lock: a large table takes milliseconds */
     pthread_mutex_lock(&p->lock);
     p->spare_reserved = false;
-    struct ttshm_table *replaced = p->spare;
-    p->spare = p->stop ? NULL : t;
-    if (!p->stop)
-        t = NULL;
+    bool keep = !p->stop && p->spare == NULL;
+    if (keep)
+        p->spare = t;
     pthread_cond_broadcast(&p->done); /* a growth may wait for it */
     pthread_mutex_unlock(&p->lock);
-    ttshm_table_discard(w, replaced);
-    ttshm_table_discard(w, t);
+    if (!keep)
+        ttshm_table_discard(w, t);
 }
 
 bool ttshm_table_pool_covers(const struct ttshm_preparer *p, uint64_t min_slots, uint64_t max_slots)

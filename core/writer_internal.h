@@ -14,6 +14,9 @@
 #include "ttshm/writer.h"
 
 #define TTSHM_USED_SHARDS 16
+/* The largest buffer recorded (256 TiB): a larger size is bad input,
+ * counted as dropped, so that no byte counter (a sum of sizes) can wrap. */
+#define TTSHM_MAX_RECORD_BYTES (1ull << 48)
 /* Slots moved from the old table to the new one per recording call. */
 #define TTSHM_MIGRATE_CHUNK 32
 
@@ -40,7 +43,6 @@ struct ttshm_table {
     /* Migration, when this table is being drained: */
     alignas(TTSHM_CACHELINE) _Atomic uint64_t migrate_next; /* next chunk to claim */
     _Atomic uint64_t migrate_done;                          /* chunks finished */
-    _Atomic int migrate_stuck;                              /* the new table had no room */
 };
 
 /* What a recording call works on: immutable once published, swapped whole under
@@ -100,7 +102,15 @@ struct ttshm_writer {
     /* Serialises growth, migration completion and close. */
     pthread_mutex_t grow_lock;
     _Atomic uint64_t next_epoch;
-    bool grow_failed;
+    /* After a failed growth no claim tries again before retry_ns
+     * (CLOCK_MONOTONIC): the wait doubles with each failure in a row, so a
+     * full /dev/shm costs a dropped record almost nothing (growth.c). */
+    _Atomic uint64_t grow_retry_ns;
+    unsigned grow_failures; /* in a row; under grow_lock */
+    /* The epoch of a table a claim found without room, growth having
+     * failed: until grow_retry_ns claims on it drop at once instead of
+     * probing it whole (record.c). */
+    _Atomic uint64_t no_room_epoch;
     struct ttshm_preparer prep;
 
     struct ttshm_writer *list_next; /* all writers of the process, for fork */
@@ -154,11 +164,6 @@ struct ttshm_move_out {
 enum ttshm_move ttshm_slot_move(struct ttshm_slot *s, struct ttshm_table *to,
                                 const struct ttshm_header *h, bool dedup,
                                 const struct ttshm_record *expect, struct ttshm_move_out *out);
-/* Moves the live records of slots [first, first+count) of `from` into `to`.
- * Returns the number of never-used slots claimed in `to`, or UINT64_MAX if
- * `to` had no room (the record stays live in `from`). */
-uint64_t ttshm_table_move(struct ttshm_table *from, struct ttshm_table *to, uint64_t first,
-                          uint64_t count, const struct ttshm_header *h);
 
 /* growth.c */
 /* Live records of a header, summed from the counters; bytes in *bytes. */
@@ -196,7 +201,11 @@ uint64_t ttshm_table_size_for(uint64_t live, uint64_t cur_slots);
 void ttshm_finish_migration(struct ttshm_writer *w);
 /* Moves one chunk of v->old; returns v->old's epoch if that finished the
  * migration (the caller then calls ttshm_complete_migration), else 0. */
-uint64_t ttshm_migrate_step(struct ttshm_view *v, const struct ttshm_header *h, uint32_t tid);
+uint64_t ttshm_migrate_step(struct ttshm_view *v, struct ttshm_header *h, uint32_t tid);
+/* Removes the live record of slot s (one no table had room for), counted as
+ * dropped and as freed so that live counts keep matching the tables. False
+ * if it was no longer live (moved or freed meanwhile). */
+bool ttshm_slot_drop(struct ttshm_slot *s, struct ttshm_header *h);
 void ttshm_complete_migration(struct ttshm_writer *w, uint64_t old_epoch);
 /* Grows (or rebuilds) table `epoch` if it is still the current one. Called
  * outside any RCU read-side section. */
@@ -206,6 +215,8 @@ enum ttshm_grow_mode {
     TTSHM_GROW_FULL,      /* a claim found no room: wait, and retry after a failure */
 };
 void ttshm_grow(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_mode mode);
+/* True while growth waits to be tried again after a failure. */
+bool ttshm_grow_waiting(struct ttshm_writer *w);
 /* prepare.c: frees a view / unmaps a table after a grace period, in the
  * background thread. */
 void ttshm_retire_view(struct ttshm_writer *w, struct ttshm_view *v);

@@ -18,13 +18,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fault_guard.h"
+#include "keyset.h"
 #include "layout.h"
 #include "ttshm/reader.h"
+#include "wait.h"
 
-#define HEADER_TRIES      2000 /* header seq reads before giving up (~2 ms of spinning) */
-#define SNAPSHOT_TRIES    8    /* whole-scan retries when the tables change under us */
-#define SLOT_TRIES        64   /* per-slot retries before a slot counts as half-written */
+#define HEADER_SPINS      100 /* header seq reads before asking whether the writer lives */
+#define SNAPSHOT_TRIES    8   /* whole-scan retries when the tables change under us */
+#define SLOT_TRIES        64  /* per-slot spinning retries before waiting (wait.h) */
 #define MAX_HEADER_OBJECT (64u << 20)
+/* read_identity: seq stayed odd and no process holds the writer's lock: the
+ * writer died mid-update; the fields were copied anyway (nothing changes them). */
+#define IDENTITY_DEAD 1
 
 struct mapped_table {
     int fd; /* kept open to notice a hostile truncation (fstat) */
@@ -48,6 +54,11 @@ struct ttshm_reader {
     int shrunk;                /* -TTSHM_E_CORRUPT once an object was found shrunk */
     struct mapped_table cur, old;
     uint64_t skipped;
+    uid_t owner;                 /* of the header object: every table must have it too */
+    uint64_t deadline_ns;        /* of this call's header waits; 0 until a wait starts */
+    struct ttshm_entry *pending; /* a snapshot's array, freed if a load faults */
+    struct keyset keys;          /* entries already listed, kept between calls */
+    bool in_call;                /* a call runs (foreach's callback must not use r) */
 };
 
 /* A consistent copy of the header fields that change under seq. */
@@ -66,10 +77,13 @@ static inline uint64_t ld_acq(const _Atomic uint64_t *p)
     return atomic_load_explicit((_Atomic uint64_t *)p, memory_order_acquire);
 }
 
-static void short_pause(void)
+/* Whether this call may go on waiting for a header (TTSHM_HEADER_BUDGET_NS). */
+static bool header_budget_left(struct ttshm_reader *r)
 {
-    struct timespec ts = {0, 50000};
-    nanosleep(&ts, NULL);
+    uint64_t now = reader_now_ns();
+    if (r->deadline_ns == 0)
+        r->deadline_ns = now + TTSHM_HEADER_BUDGET_NS;
+    return now < r->deadline_ns;
 }
 
 static int errno_code(int e)
@@ -103,19 +117,18 @@ const char *ttshm_state_name(enum ttshm_writer_state state)
     }
 }
 
-/* True if some process holds the writer's lock on the header object. */
-static bool writer_holds_lock(int fd)
+/* Whether every byte of the object is backed by memory. A writer reserves
+ * its objects whole (posix_fallocate); a sparse one is hostile, and reading
+ * its holes would allocate tmpfs pages (filling /dev/shm) or fault. */
+static bool fully_allocated(const struct stat *st)
 {
-    struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
-    if (fcntl(fd, F_OFD_GETLK, &fl) != 0)
-        return false;
-    return fl.l_type != F_UNLCK;
+    return (uint64_t)st->st_blocks * 512 >= (uint64_t)st->st_size;
 }
 
-/* The object must still be as large as what we mapped: a writer never
- * shrinks it, so a smaller file is hostile, and touching it would fault. The
- * reader then refuses every later call too: the size is not checked on
- * every call, so the next one might not look in time. */
+/* The object must still be as large as what we mapped, and wholly allocated:
+ * a writer never shrinks an object or punches holes in it, so this is
+ * hostile, and touching it would fault. The reader then refuses every later
+ * call too. (The fault guard covers a truncation racing with our loads.) */
 static int check_size(struct ttshm_reader *r, int fd, size_t mapped)
 {
     struct stat st;
@@ -123,43 +136,57 @@ static int check_size(struct ttshm_reader *r, int fd, size_t mapped)
         return r->shrunk;
     if (fstat(fd, &st) != 0)
         return errno_code(errno);
-    if ((uint64_t)st.st_size < mapped)
+    if ((uint64_t)st.st_size < mapped || !fully_allocated(&st))
         r->shrunk = -TTSHM_E_CORRUPT;
     return r->shrunk;
 }
 
+static void copy_identity(const struct ttshm_header *h, struct identity *id)
+{
+    id->generation = ld(&h->generation);
+    id->state = ld_acq(&h->state); /* set at exit outside seq, after ended_ns */
+    id->pid = ld(&h->pid);
+    id->uid = ld(&h->uid);
+    id->instance_id = ld(&h->instance_id);
+    id->started_ns = ld(&h->started_ns);
+    id->ended_ns = ld(&h->ended_ns);
+    id->table_epoch = ld(&h->table_epoch);
+    id->table_slots = ld(&h->table_slots);
+    id->old_epoch = ld(&h->old_epoch);
+    id->old_slots = ld(&h->old_slots);
+}
+
+/* 0, IDENTITY_DEAD, or -TTSHM_E_BUSY once the header budget is spent. */
 static int read_identity(struct ttshm_reader *r, struct identity *id)
 {
     const struct ttshm_header *h = r->hdr;
-    for (int i = 0; i < HEADER_TRIES; i++) {
+    for (unsigned i = 0;; i++) {
         uint64_t s1 = ld_acq(&h->seq);
         if (s1 & 1) {
             /* Odd for longer than a header update takes: unless a writer
-             * still holds the lock, it died mid-update and seq stays odd. */
-            if (i == 100 && !writer_holds_lock(r->fd))
-                break;
-            if (i > 100)
-                short_pause();
+             * still holds the lock, it died mid-update and seq stays odd.
+             * Its last fields are what can be known of it. */
+            if (i == HEADER_SPINS && !writer_holds_lock(r->fd)) {
+                copy_identity(h, id);
+                id->seq = s1;
+                return IDENTITY_DEAD;
+            }
+            if (i > HEADER_SPINS) {
+                if (!header_budget_left(r))
+                    return -TTSHM_E_BUSY;
+                reader_pause();
+            }
             continue;
         }
-        id->generation = ld(&h->generation);
-        id->state = ld_acq(&h->state); /* set at exit outside seq, after ended_ns */
-        id->pid = ld(&h->pid);
-        id->uid = ld(&h->uid);
-        id->instance_id = ld(&h->instance_id);
-        id->started_ns = ld(&h->started_ns);
-        id->ended_ns = ld(&h->ended_ns);
-        id->table_epoch = ld(&h->table_epoch);
-        id->table_slots = ld(&h->table_slots);
-        id->old_epoch = ld(&h->old_epoch);
-        id->old_slots = ld(&h->old_slots);
+        copy_identity(h, id);
         atomic_thread_fence(memory_order_acquire);
         if (ld(&h->seq) == s1) {
             id->seq = s1;
             return 0;
         }
+        if (i > HEADER_SPINS && !header_budget_left(r))
+            return -TTSHM_E_BUSY;
     }
-    return -TTSHM_E_BUSY;
 }
 
 static bool seq_unchanged(const struct ttshm_reader *r, uint64_t seq)
@@ -197,9 +224,15 @@ static int map_table(struct ttshm_reader *r, struct mapped_table *t, uint64_t ep
         return errno == ENOENT ? -TTSHM_E_BUSY : errno_code(errno); /* replaced meanwhile */
     struct stat st;
     size_t bytes = ttshm_table_bytes(nslots);
-    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < bytes) {
+    /* Sizes are what fstat shows, never what the header announces; and a
+     * table of another owner than its header is planted (issue: forgery). */
+    rc = fstat(fd, &st) != 0                                       ? errno_code(errno)
+         : st.st_uid != r->owner                                   ? -TTSHM_E_ACCESS
+         : ((uint64_t)st.st_size < bytes || !fully_allocated(&st)) ? -TTSHM_E_CORRUPT
+                                                                   : 0;
+    if (rc) {
         close(fd);
-        return -TTSHM_E_CORRUPT;
+        return rc;
     }
     void *p = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
@@ -252,7 +285,23 @@ static bool sizes_due(struct ttshm_reader *r)
     return true;
 }
 
-/* Reads identity and maps the tables it names, consistently. */
+/* A writer that died mid-update (seq odd for good) left its last fields:
+ * its tables, if they still validate, hold what it recorded, and nothing
+ * changes them any more. A session that never got ready (died while
+ * starting or taking over) recorded nothing: no tables. Either way the
+ * reader shows it as died with what can be known, not as busy. */
+static int map_dead_writer_tables(struct ttshm_reader *r, struct identity *id, bool check)
+{
+    if (id->state == TTSHM_SEG_READY && map_tables(r, id, check) == 0)
+        return 0;
+    unmap_table(&r->cur);
+    unmap_table(&r->old);
+    id->table_epoch = id->old_epoch = 0;
+    return r->shrunk;
+}
+
+/* Reads identity and maps the tables it names, consistently; a dead writer's
+ * tables may be absent (r->cur.base NULL: no entries). */
 static int refresh(struct ttshm_reader *r, struct identity *id)
 {
     bool check = sizes_due(r);
@@ -261,6 +310,8 @@ static int refresh(struct ttshm_reader *r, struct identity *id)
         return rc;
     for (int i = 0; i < SNAPSHOT_TRIES * 4; i++) {
         rc = read_identity(r, id);
+        if (rc == IDENTITY_DEAD)
+            return map_dead_writer_tables(r, id, check);
         if (rc)
             return rc;
         rc = map_tables(r, id, check);
@@ -268,11 +319,73 @@ static int refresh(struct ttshm_reader *r, struct identity *id)
          * a writer that took the slot over meanwhile: read the header again. */
         if (rc == -TTSHM_E_CORRUPT && r->shrunk == 0 && !seq_unchanged(r, id->seq))
             rc = -TTSHM_E_BUSY;
-        if (rc != -TTSHM_E_BUSY)
+        if (rc != -TTSHM_E_BUSY || !header_budget_left(r))
             return rc;
-        short_pause();
+        reader_pause();
     }
     return -TTSHM_E_BUSY;
+}
+
+/* Whether addr lies in one of r's mappings (from the SIGBUS handler). */
+static bool reader_owns(const void *owner, const void *addr)
+{
+    const struct ttshm_reader *r = owner;
+    const char *a = addr;
+    const struct mapped_table *t[] = {&r->cur, &r->old};
+    if (a >= (const char *)r->hdr && a < (const char *)r->hdr + r->hdr_bytes)
+        return true;
+    for (int i = 0; i < 2; i++)
+        if (a >= (const char *)t[i]->base && a < (const char *)t[i]->base + t[i]->bytes)
+            return true;
+    return false;
+}
+
+struct call {
+    struct ttshm_reader *r;
+    int (*fn)(struct ttshm_reader *r, void *arg);
+    void *arg;
+};
+
+static int run_call(void *p)
+{
+    struct call *c = p;
+    return c->fn(c->r, c->arg);
+}
+
+/* Runs one library call on r under the fault guard (fault_guard.h): a
+ * mapped object truncated under a load makes the call, and every later one,
+ * return -TTSHM_E_CORRUPT. */
+static int guarded(struct ttshm_reader *r, int (*fn)(struct ttshm_reader *r, void *arg), void *arg)
+{
+    if (r->shrunk)
+        return r->shrunk;
+    if (r->in_call)
+        return -TTSHM_E_BUSY; /* from a foreach callback on the same reader */
+    r->in_call = true;
+    r->deadline_ns = 0;
+    struct call c = {r, fn, arg};
+    int rc;
+    bool finished = fault_guard_run(run_call, &c, reader_owns, r, &rc);
+    r->in_call = false;
+    if (finished)
+        return rc;
+    free(r->pending);
+    r->pending = NULL;
+    r->shrunk = -TTSHM_E_CORRUPT;
+    return r->shrunk;
+}
+
+static int validate_call(struct ttshm_reader *r, void *arg)
+{
+    (void)arg;
+    int rc = ttshm_header_validate(r->hdr, r->hdr_bytes);
+    if (rc)
+        return rc;
+    struct identity id;
+    rc = refresh(r, &id);
+    if (rc == -TTSHM_E_BUSY && !writer_holds_lock(r->fd))
+        rc = 0; /* a writer died while (re)starting: status says so */
+    return rc;
 }
 
 int ttshm_reader_open(const char *segment, ttshm_reader **out)
@@ -298,7 +411,10 @@ int ttshm_reader_open(const char *segment, ttshm_reader **out)
     }
     /* A writer creates the object, sizes it, then stores the magic last: give
      * one that is starting (it holds the lock) a moment. */
-    for (int i = 0;; i++) {
+    rc = fault_guard_install();
+    if (rc)
+        goto fail;
+    for (;;) {
         struct stat st;
         if (fstat(r->fd, &st) != 0) {
             rc = errno_code(errno);
@@ -314,9 +430,17 @@ int ttshm_reader_open(const char *segment, ttshm_reader **out)
         uint64_t magic = 0;
         if (size >= sizeof magic && pread(r->fd, &magic, sizeof magic, 0) != (ssize_t)sizeof magic)
             magic = 0;
-        if (magic == 0 && i < 200 && writer_holds_lock(r->fd)) {
-            short_pause();
+        if (magic == 0 && writer_holds_lock(r->fd)) {
+            rc = -TTSHM_E_BUSY; /* still being created after the budget */
+            if (!header_budget_left(r))
+                goto fail;
+            reader_pause();
             continue;
+        }
+        r->owner = st.st_uid;
+        if (!fully_allocated(&st)) {
+            rc = -TTSHM_E_CORRUPT;
+            goto fail;
         }
         if (size < sizeof(struct ttshm_header)) {
             rc = size < sizeof magic || magic != TTSHM_HEADER_MAGIC ? -TTSHM_E_BADMAGIC
@@ -332,13 +456,7 @@ int ttshm_reader_open(const char *segment, ttshm_reader **out)
         r->hdr_bytes = size;
         break;
     }
-    rc = ttshm_header_validate(r->hdr, r->hdr_bytes);
-    if (rc)
-        goto fail;
-    struct identity id;
-    rc = refresh(r, &id);
-    if (rc == -TTSHM_E_BUSY && !writer_holds_lock(r->fd))
-        rc = 0; /* a writer died while (re)starting: status says so */
+    rc = guarded(r, validate_call, NULL);
     if (rc)
         goto fail;
     *out = r;
@@ -358,12 +476,12 @@ void ttshm_reader_close(ttshm_reader *r)
         munmap((void *)r->hdr, r->hdr_bytes);
     if (r->fd >= 0)
         close(r->fd);
+    keyset_free(&r->keys);
     free(r);
 }
 
-static enum ttshm_writer_state writer_state(struct ttshm_reader *r, uint64_t seg_state)
+static enum ttshm_writer_state writer_state(bool locked, uint64_t seg_state)
 {
-    bool locked = writer_holds_lock(r->fd);
     if (seg_state == TTSHM_SEG_EXITED)
         return TTSHM_STATE_EXITED;
     if (seg_state == TTSHM_SEG_READY)
@@ -404,37 +522,55 @@ static int copy_versioned(void *dst, const void *src, size_t ours)
     return 0;
 }
 
-int ttshm_reader_status(ttshm_reader *r, struct ttshm_status *out)
+static int status_call(struct ttshm_reader *r, void *arg)
 {
-    if (r == NULL || out == NULL)
-        return -TTSHM_E_INVAL;
+    struct ttshm_status *out = arg;
     struct ttshm_status st;
     memset(&st, 0, sizeof st);
     struct identity id;
     int rc = check_size(r, r->fd, r->hdr_bytes);
     if (rc)
         return rc;
-    for (int i = 0;; i++) {
+    bool locked;
+    for (;;) {
+        /* The lock first, then state: a clean exit stores EXITED before it
+         * drops the lock, so no exit between the two reads as a death. */
+        locked = writer_holds_lock(r->fd);
         rc = read_identity(r, &id);
-        if (rc == -TTSHM_E_BUSY) {
-            /* seq stuck odd: a writer died while starting its session */
-            st.state = writer_state(r, TTSHM_SEG_INIT);
-            if (st.state == TTSHM_STATE_DIED)
-                return copy_versioned(out, &st, sizeof st);
-        }
-        if (rc)
+        if (rc < 0)
             return rc;
         read_previous(r->hdr, &st.previous);
         st.dropped_global = ld(&r->hdr->dropped_global);
         st.tables_created = ld(&r->hdr->tables_created);
         st.table_bytes_created = ld(&r->hdr->table_bytes_created);
-        if (seq_unchanged(r, id.seq))
+        if (rc == IDENTITY_DEAD) {
+            /* seq stuck odd: died mid-update, starting or taking over. */
             break;
-        if (i >= HEADER_TRIES)
+        }
+        if (!seq_unchanged(r, id.seq)) {
+            if (!header_budget_left(r))
+                return -TTSHM_E_BUSY;
+            continue;
+        }
+        /* Unlocked but not exited: a death, unless a writer took the slot
+         * over after the lock test (then read again). */
+        if (locked || id.state == TTSHM_SEG_EXITED || !writer_holds_lock(r->fd))
+            break;
+        if (!header_budget_left(r))
             return -TTSHM_E_BUSY;
     }
-    (void)map_tables(r, &id, true); /* for shm_bytes; a failure shows as 0 table bytes */
-    st.state = writer_state(r, id.state);
+    if (rc == IDENTITY_DEAD && id.state != TTSHM_SEG_READY) {
+        /* Died while starting or taking over: the identity fields are the
+         * last session's or half-written, so none is shown (generation 0:
+         * unknown); the previous summary, registry and slot still are. */
+        struct identity none = {.seq = id.seq, .state = id.state};
+        id = none;
+    }
+    if (rc == IDENTITY_DEAD)
+        (void)map_dead_writer_tables(r, &id, true);
+    else
+        (void)map_tables(r, &id, true); /* for shm_bytes; a failure shows as 0 table bytes */
+    st.state = writer_state(locked, id.state);
     st.generation = id.generation;
     st.pid = (uint32_t)id.pid;
     st.uid = (uint32_t)id.uid;
@@ -480,18 +616,21 @@ static bool read_device_identity(const struct ttshm_device_ident *d,
     return false;
 }
 
-int ttshm_reader_stats(ttshm_reader *r, struct ttshm_stats *out)
+int ttshm_reader_status(ttshm_reader *r, struct ttshm_status *out)
 {
     if (r == NULL || out == NULL)
         return -TTSHM_E_INVAL;
-    struct ttshm_stats *st = calloc(1, sizeof *st);
-    if (st == NULL)
-        return -TTSHM_E_NOMEM;
+    return guarded(r, status_call, out);
+}
+
+static int stats_call(struct ttshm_reader *r, void *arg)
+{
+    struct ttshm_stats *st = arg;
     int rc = check_size(r, r->fd, r->hdr_bytes);
-    for (int i = 0; rc == 0; i++) {
+    while (rc == 0) {
         struct identity id;
         rc = read_identity(r, &id);
-        if (rc)
+        if (rc < 0)
             break;
         st->generation = id.generation;
         st->device_count = 0;
@@ -524,11 +663,24 @@ int ttshm_reader_stats(ttshm_reader *r, struct ttshm_stats *out)
             if (read_device_identity(&r->hdr->device_ident[d], &st->identity[d]) &&
                 st->device_count <= d)
                 st->device_count = d + 1;
-        if (seq_unchanged(r, id.seq))
+        if (rc == IDENTITY_DEAD || seq_unchanged(r, id.seq)) {
+            rc = 0; /* a dead writer's counters change no more */
             break;
-        if (i >= HEADER_TRIES)
+        }
+        if (!header_budget_left(r))
             rc = -TTSHM_E_BUSY;
     }
+    return rc;
+}
+
+int ttshm_reader_stats(ttshm_reader *r, struct ttshm_stats *out)
+{
+    if (r == NULL || out == NULL)
+        return -TTSHM_E_INVAL;
+    struct ttshm_stats *st = calloc(1, sizeof *st);
+    if (st == NULL)
+        return -TTSHM_E_NOMEM;
+    int rc = guarded(r, stats_call, st);
     if (rc == 0) {
         st->struct_size = out->struct_size;
         rc = copy_versioned(out, st, sizeof *st);
@@ -547,17 +699,23 @@ static bool stale(const struct ttshm_header *h, uint32_t dev, uint32_t type, uin
     return ld_acq(&h->epoch[dev][type]) != epoch;
 }
 
-/* Copies one slot of table t out, validated; never returns a torn or forged entry. */
+/* Copies one slot of table t out, validated; never returns a torn or forged
+ * entry. A slot being written (BUSY) or changing is read again: SLOT_TRIES
+ * times at once, then while its writer lives, within the bounds of wait.h. */
 static enum slot_read read_slot(const struct ttshm_header *h, const struct mapped_table *t,
-                                const struct ttshm_slot *s, struct ttshm_entry *e)
+                                const struct ttshm_slot *s, struct ttshm_entry *e,
+                                struct slot_wait *w)
 {
-    for (int i = 0; i < SLOT_TRIES; i++) {
+    uint64_t since = 0;
+    for (int i = 0;; i++) {
+        if (i >= SLOT_TRIES && !slot_wait_more(w, &since))
+            return SLOT_SKIPPED;
         uint64_t c1 = ld_acq(&s->ctl);
         unsigned st = TTSHM_CTL_STATE(c1);
         if (st == TTSHM_SLOT_EMPTY || st == TTSHM_SLOT_TOMB)
             return SLOT_NONE;
         if (st != TTSHM_SLOT_LIVE && st != TTSHM_SLOT_MOVING)
-            continue; /* BUSY: being written; retry a bounded number of times */
+            continue; /* BUSY: being written */
         uint64_t address = ld(&s->address), size = ld(&s->size), tag = ld(&s->tag);
         uint64_t ts = ld(&s->timestamp_ns), meta = ld(&s->meta), epoch = ld(&s->epoch);
         uint64_t check = ld(&s->check);
@@ -580,90 +738,153 @@ static enum slot_read read_slot(const struct ttshm_header *h, const struct mappe
                                   .tid = TTSHM_META_TID(meta)};
         return SLOT_LIVE;
     }
-    return SLOT_SKIPPED;
 }
 
-struct entry_vec {
+/* Where a scan puts entries: an array (snapshot), or a callback (foreach,
+ * which lists each key once: r->keys). */
+struct sink {
     struct ttshm_entry *v;
     size_t n, cap;
+    bool grow;         /* v is r->pending and may be enlarged */
+    size_t found;      /* entries found, stored or not */
+    ttshm_entry_fn fn; /* streaming: no array */
+    void *ctx;
+    int stop; /* fn's non-zero return */
 };
 
-static int vec_push(struct entry_vec *vec, const struct ttshm_entry *e)
+static int sink_put(struct ttshm_reader *r, struct sink *k, const struct ttshm_entry *e)
 {
-    if (vec->n == vec->cap) {
-        size_t cap = vec->cap ? vec->cap * 2 : 1024;
-        struct ttshm_entry *nv = realloc(vec->v, cap * sizeof *nv);
+    if (k->fn != NULL) {
+        int rc = keyset_add(&r->keys, e);
+        if (rc <= 0)
+            return rc; /* listed already, or out of memory */
+        k->found++;
+        void *g = fault_guard_pause(); /* a fault in user code is not ours */
+        k->stop = k->fn(e, k->ctx);
+        fault_guard_resume(g);
+        return 0;
+    }
+    k->found++;
+    if (k->n == k->cap) {
+        if (!k->grow)
+            return 0; /* counted, not stored */
+        size_t cap = k->cap ? k->cap * 2 : 1024;
+        struct ttshm_entry *nv = realloc(k->v, cap * sizeof *nv);
         if (nv == NULL)
             return -TTSHM_E_NOMEM;
-        vec->v = nv;
-        vec->cap = cap;
+        k->v = r->pending = nv;
+        k->cap = cap;
     }
-    vec->v[vec->n++] = *e;
+    k->v[k->n++] = *e;
     return 0;
 }
 
-static bool same_entry(const struct ttshm_entry *a, const struct ttshm_entry *b)
+static int scan_table(struct ttshm_reader *r, const struct mapped_table *t, struct sink *k,
+                      struct slot_wait *w, uint64_t *skipped)
 {
-    return a->address == b->address && a->device == b->device && a->type == b->type &&
-           a->size == b->size && a->tag == b->tag && a->timestamp_ns == b->timestamp_ns &&
-           a->tid == b->tid;
-}
-
-static uint64_t entry_hash(const struct ttshm_entry *e)
-{
-    return ttshm_key_hash(e->device, e->type, e->address, ttshm_key_owner(e->type, e->tag));
-}
-
-/* While a table is being drained a record may be seen twice: live in the old
- * table, then as its copy in the new one. Entries from the old table go in an
- * open-addressing index of positions in vec; copies found there are skipped. */
-struct seen_set {
-    size_t *pos; /* index into vec + 1; 0 = empty */
-    size_t mask;
-};
-
-static int seen_init(struct seen_set *s, size_t n)
-{
-    size_t cap = 16;
-    while (cap < n * 2)
-        cap <<= 1;
-    s->pos = calloc(cap, sizeof *s->pos);
-    s->mask = cap - 1;
-    return s->pos ? 0 : -TTSHM_E_NOMEM;
-}
-
-static void seen_add(struct seen_set *s, const struct entry_vec *vec, size_t idx)
-{
-    size_t i = entry_hash(&vec->v[idx]) & s->mask;
-    while (s->pos[i] != 0)
-        i = (i + 1) & s->mask;
-    s->pos[i] = idx + 1;
-}
-
-static bool seen_has(const struct seen_set *s, const struct entry_vec *vec,
-                     const struct ttshm_entry *e)
-{
-    for (size_t i = entry_hash(e) & s->mask; s->pos[i] != 0; i = (i + 1) & s->mask)
-        if (same_entry(&vec->v[s->pos[i] - 1], e))
-            return true;
-    return false;
-}
-
-static int scan_table(struct ttshm_reader *r, const struct mapped_table *t, struct entry_vec *vec,
-                      const struct seen_set *seen, uint64_t *skipped)
-{
-    for (uint64_t i = 0; i < t->nslots; i++) {
+    for (uint64_t i = 0; i < t->nslots && k->stop == 0; i++) {
         struct ttshm_entry e;
-        enum slot_read k = read_slot(r->hdr, t, &t->slots[i], &e);
-        if (k == SLOT_SKIPPED)
+        enum slot_read rd = read_slot(r->hdr, t, &t->slots[i], &e, w);
+        if (rd == SLOT_SKIPPED)
             (*skipped)++;
-        if (k != SLOT_LIVE || (seen && seen_has(seen, vec, &e)))
-            continue;
-        int rc = vec_push(vec, &e);
+        else if (rd == SLOT_LIVE) {
+            int rc = sink_put(r, k, &e);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* One pass over the mapped tables, the old one first: a record moves old ->
+ * new, never back, and is in the new table before it leaves the old one, so
+ * no record that stays live through the pass is missed. */
+static int scan_pass(struct ttshm_reader *r, struct sink *k, uint64_t *skipped)
+{
+    struct slot_wait w;
+    slot_wait_init(&w, r->fd);
+    *skipped = 0;
+    int rc = 0;
+    if (r->old.base != NULL)
+        rc = scan_table(r, &r->old, k, &w, skipped);
+    if (rc == 0 && r->cur.base != NULL)
+        rc = scan_table(r, &r->cur, k, &w, skipped);
+    return rc;
+}
+
+/* Allocs of every device and type: a pass during which it did not change
+ * saw each key at most once in a table (a key listed twice needs a new
+ * alloc between the two reads). */
+static uint64_t allocs_total(const struct ttshm_header *h)
+{
+    uint64_t n = 0;
+    for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++)
+        for (unsigned t = 0; t < TTSHM_MEM_TYPE_COUNT; t++)
+            n += ld(&h->counters[d][t].allocs);
+    return n;
+}
+
+/* Live records by the counters: the size of a snapshot, taken once. Never
+ * more than the mapped tables hold (the counters are untrusted too). */
+static size_t live_total(const struct ttshm_reader *r)
+{
+    uint64_t total = 0, room = r->cur.nslots + r->old.nslots;
+    for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++)
+        for (unsigned t = 0; t < TTSHM_MEM_TYPE_COUNT; t++) {
+            uint64_t c, b;
+            ttshm_counters_live(&r->hdr->counters[d][t], &c, &b);
+            total += c;
+        }
+    return (size_t)(total < room ? total : room);
+}
+
+/* A large fresh array costs a page fault per 4 KiB written (most of a
+ * 1M-entry snapshot's time): ask for transparent huge pages (a hint; a
+ * no-op where they are off). */
+static void prefer_huge_pages(void *p, size_t bytes)
+{
+    const uintptr_t huge = 2u << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), end = (uintptr_t)p + bytes;
+    if (end > a + huge)
+        (void)madvise((void *)a, (end - a) & ~(huge - 1), MADV_HUGEPAGE);
+}
+
+static int snapshot_call(struct ttshm_reader *r, void *arg)
+{
+    struct sink *k = arg;
+    for (int attempt = 0; attempt < SNAPSHOT_TRIES; attempt++) {
+        struct identity id;
+        int rc = refresh(r, &id);
         if (rc)
             return rc;
+        if (k->grow && k->v == NULL) {
+            size_t live = live_total(r);
+            k->cap = live + live / 16 + 64; /* room for the records added during the pass */
+            k->v = r->pending = malloc(k->cap * sizeof *k->v);
+            if (k->v == NULL)
+                return -TTSHM_E_NOMEM;
+            prefer_huge_pages(k->v, k->cap * sizeof *k->v);
+        }
+        k->n = k->found = 0;
+        uint64_t skipped, allocs = allocs_total(r->hdr);
+        bool migrating = r->old.base != NULL;
+        rc = scan_pass(r, k, &skipped);
+        if (rc)
+            return rc;
+        if (!seq_unchanged(r, id.seq))
+            continue; /* the tables changed during the pass: again */
+        if (migrating || allocs_total(r->hdr) != allocs) {
+            size_t n;
+            rc = keyset_dedup(&r->keys, k->v, k->n, &n);
+            if (rc)
+                return rc;
+            k->found -= k->n - n;
+            k->n = n;
+        }
+        r->skipped = skipped;
+        return 0;
     }
-    return 0;
+    return -TTSHM_E_BUSY;
 }
 
 int ttshm_reader_snapshot(ttshm_reader *r, struct ttshm_entry **entries, size_t *count)
@@ -672,58 +893,69 @@ int ttshm_reader_snapshot(ttshm_reader *r, struct ttshm_entry **entries, size_t 
         return -TTSHM_E_INVAL;
     *entries = NULL;
     *count = 0;
-    int rc = -TTSHM_E_BUSY;
-    for (int attempt = 0; attempt < SNAPSHOT_TRIES; attempt++) {
-        struct identity id;
-        rc = refresh(r, &id);
-        if (rc)
-            return rc;
-        struct entry_vec vec = {0};
-        uint64_t skipped = 0;
-        struct seen_set seen = {0};
-        if (r->old.base != NULL) {
-            rc = scan_table(r, &r->old, &vec, NULL, &skipped);
-            if (rc == 0)
-                rc = seen_init(&seen, vec.n);
-            for (size_t i = 0; rc == 0 && i < vec.n; i++)
-                seen_add(&seen, &vec, i);
-        }
-        if (rc == 0)
-            rc = scan_table(r, &r->cur, &vec, seen.pos ? &seen : NULL, &skipped);
-        free(seen.pos);
-        if (rc == 0 && !seq_unchanged(r, id.seq))
-            rc = -TTSHM_E_BUSY; /* the tables changed during the scan: scan again */
-        if (rc == 0) {
-            r->skipped = skipped;
-            *entries = vec.v;
-            *count = vec.n;
-            return 0;
-        }
-        free(vec.v);
-        if (rc != -TTSHM_E_BUSY)
-            return rc;
+    struct sink k = {.grow = true};
+    int rc = guarded(r, snapshot_call, &k);
+    if (rc == 0) {
+        *entries = r->pending;
+        *count = k.n;
+    } else
+        free(r->pending);
+    r->pending = NULL;
+    return rc;
+}
+
+int ttshm_reader_snapshot_into(ttshm_reader *r, struct ttshm_entry *buf, size_t cap, size_t *count)
+{
+    if (r == NULL || count == NULL || (buf == NULL && cap > 0))
+        return -TTSHM_E_INVAL;
+    *count = 0;
+    struct sink k = {.v = buf, .cap = cap};
+    int rc = guarded(r, snapshot_call, &k);
+    if (rc == 0) {
+        *count = k.found;
+        if (k.found > cap)
+            rc = -TTSHM_E_NOSPC;
     }
     return rc;
 }
 
+/* Streams: each entry goes to fn as it is read, listed once per key across
+ * the passes that a table switch during the call makes necessary. */
+static int foreach_call(struct ttshm_reader *r, void *arg)
+{
+    struct sink *k = arg;
+    bool sized = false;
+    for (int attempt = 0; attempt < SNAPSHOT_TRIES; attempt++) {
+        struct identity id;
+        int rc = refresh(r, &id);
+        if (rc == 0 && !sized) {
+            rc = keyset_reset(&r->keys, live_total(r));
+            sized = true;
+        }
+        uint64_t skipped;
+        if (rc == 0)
+            rc = scan_pass(r, k, &skipped);
+        if (rc || k->stop)
+            return rc ? rc : k->stop;
+        if (seq_unchanged(r, id.seq)) {
+            r->skipped = skipped;
+            return 0;
+        }
+    }
+    return -TTSHM_E_BUSY;
+}
+
 int ttshm_reader_foreach(ttshm_reader *r, ttshm_entry_fn fn, void *ctx)
 {
-    if (fn == NULL)
+    if (r == NULL || fn == NULL)
         return -TTSHM_E_INVAL;
-    struct ttshm_entry *v;
-    size_t n;
-    int rc = ttshm_reader_snapshot(r, &v, &n);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = fn(&v[i], ctx);
-    free(v);
-    return rc;
+    struct sink k = {.fn = fn, .ctx = ctx};
+    return guarded(r, foreach_call, &k);
 }
 
 static bool probe_table(const struct ttshm_header *h, const struct mapped_table *t, uint32_t device,
                         uint32_t type, uint64_t address, uint64_t owner, uint64_t hash,
-                        struct ttshm_entry *out)
+                        struct ttshm_entry *out, struct slot_wait *w)
 {
     if (t->base == NULL)
         return false;
@@ -733,7 +965,7 @@ static bool probe_table(const struct ttshm_header *h, const struct mapped_table 
         if (TTSHM_CTL_STATE(ld_acq(&s->ctl)) == TTSHM_SLOT_EMPTY)
             return false;
         struct ttshm_entry e;
-        if (read_slot(h, t, s, &e) == SLOT_LIVE && e.device == device && e.type == type &&
+        if (read_slot(h, t, s, &e, w) == SLOT_LIVE && e.device == device && e.type == type &&
             e.address == address && ttshm_key_owner(type, e.tag) == owner) {
             *out = e;
             return true;
@@ -742,21 +974,30 @@ static bool probe_table(const struct ttshm_header *h, const struct mapped_table 
     return false;
 }
 
+struct lookup_args {
+    uint32_t device, type;
+    uint64_t address, owner;
+    struct ttshm_entry *out;
+};
+
 /* The live record of key (device, type, address, owner). */
-static int lookup_key(ttshm_reader *r, uint32_t device, unsigned type, uint64_t address,
-                      uint64_t owner, struct ttshm_entry *out)
+static int lookup_call(struct ttshm_reader *r, void *arg)
 {
-    if (r == NULL || out == NULL || device >= TTSHM_MAX_DEVICES || type >= TTSHM_MEM_TYPE_COUNT)
-        return -TTSHM_E_INVAL;
+    const struct lookup_args *a = arg;
+    uint32_t device = a->device, type = a->type;
+    uint64_t address = a->address, owner = a->owner;
+    struct ttshm_entry *out = a->out;
     uint64_t hash = ttshm_key_hash(device, type, address, owner);
+    struct slot_wait w;
+    slot_wait_init(&w, r->fd);
     for (int attempt = 0; attempt < SNAPSHOT_TRIES; attempt++) {
         struct identity id;
         int rc = refresh(r, &id);
         if (rc)
             return rc;
         /* Old table first: a record moves old -> new, never back. */
-        bool found = probe_table(r->hdr, &r->old, device, type, address, owner, hash, out) ||
-                     probe_table(r->hdr, &r->cur, device, type, address, owner, hash, out);
+        bool found = probe_table(r->hdr, &r->old, device, type, address, owner, hash, out, &w) ||
+                     probe_table(r->hdr, &r->cur, device, type, address, owner, hash, out, &w);
         if (seq_unchanged(r, id.seq))
             return found ? 0 : -TTSHM_E_NOTFOUND;
     }
@@ -766,13 +1007,20 @@ static int lookup_key(ttshm_reader *r, uint32_t device, unsigned type, uint64_t 
 int ttshm_reader_lookup(ttshm_reader *r, uint32_t device, enum ttshm_mem_type type,
                         uint64_t address, struct ttshm_entry *out)
 {
-    return lookup_key(r, device, (unsigned)type, address, 0, out);
+    struct lookup_args a = {device, (uint32_t)type, address, 0, out};
+    if (r == NULL || out == NULL || device >= TTSHM_MAX_DEVICES ||
+        (unsigned)type >= TTSHM_MEM_TYPE_COUNT)
+        return -TTSHM_E_INVAL;
+    return guarded(r, lookup_call, &a);
 }
 
 int ttshm_reader_lookup_cb(ttshm_reader *r, uint32_t device, uint64_t address, uint64_t owner,
                            struct ttshm_entry *out)
 {
-    return lookup_key(r, device, TTSHM_CB, address, owner, out);
+    struct lookup_args a = {device, TTSHM_CB, address, owner, out};
+    if (r == NULL || out == NULL || device >= TTSHM_MAX_DEVICES)
+        return -TTSHM_E_INVAL;
+    return guarded(r, lookup_call, &a);
 }
 
 uint64_t ttshm_reader_skipped(const ttshm_reader *r)

@@ -14,8 +14,9 @@
  *   O bytes     the table object named by the header's old_epoch (if any)
  * Lengths are clamped to what the input holds. Objects shorter than their
  * natural size are zero-padded when the PAD flags say so (seeds are stored
- * with trailing zeros trimmed). A header whose registry field reads
- * FUZZ_REGISTRY_PLACEHOLDER gets the fuzzing process's own registry name.
+ * with trailing zeros trimmed): with allocated zeros, as a writer reserves
+ * its objects, or with holes (FUZZ_F_SPARSE), as a hostile one may. A header whose registry field
+ * reads FUZZ_REGISTRY_PLACEHOLDER gets the fuzzing process's own registry name.
  */
 #ifndef TTSHM_FUZZ_READER_H
 #define TTSHM_FUZZ_READER_H
@@ -29,8 +30,12 @@
 #define FUZZ_F_TRUNC_TAB  0x08u /* after open: truncate the table object (byte 1 pages) */
 #define FUZZ_F_GROW       0x10u /* after open: grow both objects by byte 1 pages */
 #define FUZZ_F_REPLACE                                                                             \
-    0x20u /* after open: unlink and recreate the header object with                                \
-             its bytes reversed */
+    0x20u                   /* after open: unlink and recreate the header object with              \
+                               its bytes reversed */
+#define FUZZ_F_SPARSE 0x40u /* pad with holes (a sparse object) instead of allocated zeros */
+#define FUZZ_F_SHRINK                                                                              \
+    0x80u /* during a foreach: truncate the header (TRUNC_HDR) or the                              \
+             table (otherwise) to byte 1 pages, under the reader's loads */
 #define FUZZ_HDR_BYTES 16u
 
 #define FUZZ_REGISTRY_PLACEHOLDER "FUZZREG"

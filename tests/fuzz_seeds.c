@@ -282,6 +282,27 @@ int fuzz_make_seeds(fuzz_seed_fn fn, void *ctx)
         }
         fn(name, q + 4, dl, ctx);
         made++;
+        /* Variants of the one with entries: sparse objects, and objects
+         * shrunk (the table, then the header) while a foreach reads them. */
+        static const struct {
+            const char *suffix;
+            uint8_t flags, pages;
+        } variants[] = {{"-sparse", FUZZ_F_SPARSE, 0},
+                        {"-shrink-table", FUZZ_F_SHRINK, 1},
+                        {"-shrink-header", FUZZ_F_SHRINK | FUZZ_F_TRUNC_HDR, 0}};
+        for (size_t v = 0; which == 1 && v < sizeof variants / sizeof variants[0]; v++) {
+            uint8_t *in = malloc(dl);
+            if (in == NULL)
+                break;
+            memcpy(in, q + 4, dl);
+            in[0] |= variants[v].flags;
+            in[1] = variants[v].pages;
+            char vname[96];
+            snprintf(vname, sizeof vname, "%s%s", name, variants[v].suffix);
+            fn(vname, in, dl, ctx);
+            made++;
+            free(in);
+        }
         free(buf);
     }
     return made;

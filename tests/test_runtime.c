@@ -6,10 +6,13 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "layout.h"
@@ -324,6 +327,61 @@ static void test_older_abi_header_left_as_is(void)
     ttshm_test_unlink_registry(reg);
 }
 
+/* A writer that died with buffers live; then a takeover that summarised it,
+ * zeroed the counters and failed before its session began (here: its first
+ * table does not fit under RLIMIT_FSIZE). The next writer must keep that
+ * summary, not summarise the zeroed counters as "died with nothing live". */
+static void test_failed_takeover_keeps_summary(void)
+{
+    ttshm_test_registry(reg, "failtake");
+    ttshm_test_unlink_registry(reg);
+    pid_t a = fork();
+    CU_ASSERT_FATAL(a >= 0);
+    if (a == 0) {
+        ttshm_writer *w = NULL;
+        if (tu_writer_open(reg, 1024, &w) != 0)
+            _exit(1);
+        for (uint64_t i = 0; i < 500; i++)
+            ttshm_record_alloc(w, 2, TTSHM_DRAM, i << 12, 100, i);
+        raise(SIGKILL);
+    }
+    int status;
+    CU_ASSERT_EQUAL(waitpid(a, &status, 0), a);
+    CU_ASSERT(WIFSIGNALED(status));
+
+    pid_t b = fork();
+    CU_ASSERT_FATAL(b >= 0);
+    if (b == 0) {
+        struct rlimit rl = {TTSHM_HEADER_OBJECT_SIZE + 4096, TTSHM_HEADER_OBJECT_SIZE + 4096};
+        signal(SIGXFSZ, SIG_IGN);
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            _exit(2);
+        ttshm_writer *w = NULL;
+        /* A first table of 4,096 slots (256 KiB) does not fit: it must fail. */
+        _exit(tu_writer_open(reg, 4096, &w) == 0 ? 3 : 0);
+    }
+    CU_ASSERT_EQUAL(waitpid(b, &status, 0), b);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    ttshm_writer *w = NULL;
+    CU_ASSERT_EQUAL_FATAL(tu_writer_open(reg, 1024, &w), 0);
+    char expect[128];
+    snprintf(expect, sizeof expect, "ttshm.%s.0", reg);
+    CU_ASSERT_STRING_EQUAL(ttshm_writer_segment_name(w), expect);
+    CU_ASSERT_EQUAL(ttshm_writer_generation(w), 2);
+    ttshm_reader *r = NULL;
+    CU_ASSERT_EQUAL_FATAL(ttshm_reader_open(ttshm_writer_segment_name(w), &r), 0);
+    struct ttshm_status st = {.struct_size = sizeof st};
+    CU_ASSERT_EQUAL(ttshm_reader_status(r, &st), 0);
+    CU_ASSERT_EQUAL(st.previous.generation, 1);
+    CU_ASSERT_EQUAL(st.previous.pid, (uint32_t)a);
+    CU_ASSERT_EQUAL(st.previous.state, TTSHM_STATE_DIED);
+    CU_ASSERT_EQUAL(st.previous.live_count, 500);
+    CU_ASSERT_EQUAL(st.previous.live_bytes, 50000);
+    CU_ASSERT_EQUAL(st.previous.device_live_count[2], 500);
+    teardown(w, r);
+}
+
 int main(void)
 {
     static const struct ttshm_test_case cases[] = {
@@ -334,6 +392,7 @@ int main(void)
         {"device_identity", test_device_identity},
         {"device_identity_never_torn", test_device_identity_never_torn},
         {"older_abi_header_left_as_is", test_older_abi_header_left_as_is},
+        {"failed_takeover_keeps_summary", test_failed_takeover_keeps_summary},
     };
     TTSHM_TEST_SUITE("runtime", cases);
     int rc = ttshm_test_run();

@@ -19,6 +19,8 @@
 extern "C" {
 #endif
 
+/* A reader caches its mappings between calls: use one from one thread at a
+ * time (open one per thread to read from several). */
 typedef struct ttshm_reader ttshm_reader;
 
 /* Writer state as a reader sees it. */
@@ -48,7 +50,10 @@ struct ttshm_segment_info {
  * say so instead of "nothing found"). */
 #define TTSHM_SEGMENT_UNREADABLE 1u
 
-/* Lists ttshm segments readable by this user, sorted by registry then slot.
+/* Lists the ttshm segments whose header object this user owns (root: every
+ * user's; a segment named after this user but owned by another is not
+ * listed), sorted by registry then slot. Objects this user may not open are
+ * listed with TTSHM_SEGMENT_UNREADABLE.
  * registry: NULL for all, else only that registry. Fills at most max entries
  * of out (may be NULL when max is 0); *found gets the total number seen.
  * Returns 0 or -TTSHM_E_*. */
@@ -63,7 +68,19 @@ TTSHM_API int ttshm_list(const char *registry, struct ttshm_segment_info *out, s
 TTSHM_API int ttshm_list_flags(const char *registry, unsigned flags, struct ttshm_segment_info *out,
                                size_t max, size_t *found);
 
-/* Opens a segment by name (as listed) read-only and validates it. */
+/* Opens a segment by name (as listed) read-only and validates it. A
+ * segment whose table objects have another owner than its header is
+ * refused (-TTSHM_E_ACCESS).
+ *
+ * Signals: objects of other processes may be truncated while mapped, and a
+ * load past the new end raises SIGBUS. The first ttshm_reader_open installs
+ * a SIGBUS handler (SA_SIGINFO | SA_NODEFER | SA_ONSTACK) for the life of
+ * the process. It handles only faults of this library's loads from its own
+ * mappings, inside its calls (the call, and every later call on that
+ * reader, then returns -TTSHM_E_CORRUPT); every other SIGBUS goes to the
+ * handler installed before it, or takes the default action. A host that
+ * installs a SIGBUS handler after opening a reader must chain to the one it
+ * replaces (as this library does), or a truncation may kill it. */
 TTSHM_API int ttshm_reader_open(const char *segment, ttshm_reader **out);
 TTSHM_API void ttshm_reader_close(ttshm_reader *r);
 
@@ -143,12 +160,30 @@ struct ttshm_entry {
 };
 
 /* Visits every live entry; stop early by returning non-zero from fn (that value
- * is returned). Entries are copied out and validated: never torn. */
+ * is returned). Entries are copied out and validated: never torn. Streams:
+ * fn sees each entry as it is read, with no array of them all (memory: 8
+ * bytes per entry, to list each key once). fn must not call functions on
+ * the same reader (they return -TTSHM_E_BUSY); other readers are fine.
+ * Guarantees as for a snapshot (docs/format.md section 6), except that
+ * when the tables switch during the call, the entries listed before are not
+ * taken back: the call goes on into the new tables, skipping keys listed. */
 typedef int (*ttshm_entry_fn)(const struct ttshm_entry *e, void *ctx);
 TTSHM_API int ttshm_reader_foreach(ttshm_reader *r, ttshm_entry_fn fn, void *ctx);
 
-/* Snapshot of all live entries in a malloc'd array (free() it). */
+/* Snapshot of all live entries in a malloc'd array (free() it), sized once
+ * from the counters. A snapshot is not a cut of one instant: every entry
+ * was live at some moment of the call, each ordinary key (device, type,
+ * address) and each CB record is listed once, a buffer live through the whole call is listed,
+ * and one allocated or freed during it may or may not be (so the count may
+ * differ from the counters' live count under churn). */
 TTSHM_API int ttshm_reader_snapshot(ttshm_reader *r, struct ttshm_entry **entries, size_t *count);
+
+/* The same into the caller's array of cap entries (reuse it between calls:
+ * no allocation, no page faults). *count gets the number of entries found;
+ * when that is more than cap, the first cap are in buf and the call returns
+ * -TTSHM_E_NOSPC (call again with a larger buf). */
+TTSHM_API int ttshm_reader_snapshot_into(ttshm_reader *r, struct ttshm_entry *buf, size_t cap,
+                                         size_t *count);
 
 /* O(1) expected: the live entry (device, type, address). -TTSHM_E_NOTFOUND if none.
  * For TTSHM_CB: the CB of owner 0 at that address (see ttshm_reader_lookup_cb). */
@@ -165,8 +200,10 @@ TTSHM_API int ttshm_reader_lookup_cb(ttshm_reader *r, uint32_t device, uint64_t 
 TTSHM_API uint32_t ttshm_reader_abi_version(void);
 TTSHM_API size_t ttshm_reader_struct_size(const char *name);
 
-/* Half-written slots (left by a writer that died mid-write) skipped by the last
- * foreach/snapshot after bounded retries. */
+/* Slots skipped by the last foreach/snapshot: half-written by a writer that
+ * died between claim and publish, still being written by a live writer after
+ * the bounded wait (docs/format.md section 6), or corrupt. 0 means the
+ * listing missed no slot it saw. */
 TTSHM_API uint64_t ttshm_reader_skipped(const ttshm_reader *r);
 
 #ifdef __cplusplus

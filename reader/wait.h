@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Bounded waiting in the reader (docs/format.md sections 6-7): every wait has
+ * a bound in time, not only in tries, so a stopped or hostile writer costs a
+ * reader a known, small amount of time per call.
+ */
+#ifndef TTSHM_READER_WAIT_H
+#define TTSHM_READER_WAIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Time one call may spend waiting for a header (seq odd, a writer still
+ * creating the object) before it returns -TTSHM_E_BUSY. A header update
+ * takes microseconds; a writer creating its header well under a millisecond. */
+#define TTSHM_HEADER_BUDGET_NS (5 * 1000000ull)
+/* How long a slot left BUSY by a live writer is waited for (a thread
+ * preempted between claim and publish), and the total such waits of one
+ * call may take, before BUSY slots are skipped (and counted). */
+#define TTSHM_SLOT_WAIT_NS (200 * 1000000ull)
+#define TTSHM_CALL_WAIT_NS (500 * 1000000ull)
+
+uint64_t reader_now_ns(void); /* CLOCK_MONOTONIC */
+
+/* Sleeps about 50 us (a writer that is mid-update is given the CPU). */
+void reader_pause(void);
+
+/* Waiting for BUSY slots during one call. */
+struct slot_wait {
+    int fd;            /* header object: its lock tells whether the writer lives */
+    int writer_alive;  /* -1 not asked yet, else 0/1 */
+    uint64_t spent_ns; /* waited so far in this call */
+    uint64_t last_ns;  /* when the last wait began */
+};
+
+static inline void slot_wait_init(struct slot_wait *w, int fd)
+{
+    w->fd = fd;
+    w->writer_alive = -1;
+    w->spent_ns = 0;
+    w->last_ns = 0;
+}
+
+/* A slot stayed BUSY (or kept changing) for the spinning retries. Returns
+ * true after yielding the CPU when it is worth reading again: the writer is
+ * alive and neither bound is past. *since is 0 on the slot's first wait. */
+bool slot_wait_more(struct slot_wait *w, uint64_t *since);
+
+/* True if some process holds the writer's lock on the header object. */
+bool writer_holds_lock(int fd);
+
+#endif
