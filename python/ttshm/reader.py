@@ -3,6 +3,7 @@
 import ctypes
 import gc
 import struct
+import threading
 import time
 
 from . import _lib, errors
@@ -148,24 +149,31 @@ def _buffers(raw):
 
 
 class Segment:
-    """One segment opened read-only. Use as a context manager or close() it."""
+    """One segment opened read-only. Use as a context manager or close() it.
+
+    A reader caches its mappings between calls, so its calls are serialised
+    (threads may share a Segment; open one per thread to read in parallel)."""
 
     def __init__(self, name):
         self._lib = _lib.reader()
         self.name = name
+        self._lock = threading.RLock()  # re-entrant: foreach's fn may call back (and gets Busy)
         handle = ctypes.c_void_p()
         _check(self._lib.ttshm_reader_open(name.encode(), ctypes.byref(handle)), name)
         self._handle = handle
 
-    def _h(self):
-        if self._handle is None:
-            raise ValueError(f"segment {self.name} is closed")
-        return self._handle
+    def _call(self, fn, *args):
+        """fn(reader, *args), one call at a time on this reader."""
+        with self._lock:
+            if self._handle is None:
+                raise ValueError(f"segment {self.name} is closed")
+            return fn(self._handle, *args)
 
     def close(self):
-        if self._handle is not None:
-            self._lib.ttshm_reader_close(self._handle)
-            self._handle = None
+        with self._lock:
+            if self._handle is not None:
+                self._lib.ttshm_reader_close(self._handle)
+                self._handle = None
 
     def __enter__(self):
         return self
@@ -182,7 +190,7 @@ class Segment:
 
     def status(self):
         st = _lib.Status(struct_size=ctypes.sizeof(_lib.Status))
-        _check(self._lib.ttshm_reader_status(self._h(), ctypes.byref(st)), self.name)
+        _check(self._call(self._lib.ttshm_reader_status, ctypes.byref(st)), self.name)
         prev = st.previous
         return Status(
             state=_state(st.state),
@@ -207,7 +215,7 @@ class Segment:
 
     def stats(self):
         st = _lib.Stats(struct_size=ctypes.sizeof(_lib.Stats))
-        _check(self._lib.ttshm_reader_stats(self._h(), ctypes.byref(st)), self.name)
+        _check(self._call(self._lib.ttshm_reader_stats, ctypes.byref(st)), self.name)
         n = min(st.device_count, _lib.MAX_DEVICES)
         devices = tuple(
             tuple(
@@ -230,7 +238,7 @@ class Segment:
         """Snapshot of every live buffer, as a list (never torn records)."""
         ptr = ctypes.POINTER(_lib.Entry)()
         count = ctypes.c_size_t(0)
-        _check(self._lib.ttshm_reader_snapshot(self._h(), ctypes.byref(ptr), ctypes.byref(count)), self.name)
+        _check(self._call(self._lib.ttshm_reader_snapshot, ctypes.byref(ptr), ctypes.byref(count)), self.name)
         try:
             if count.value == 0:
                 return []
@@ -255,7 +263,7 @@ class Segment:
                 return 1
             return 0
 
-        rc = self._lib.ttshm_reader_foreach(self._h(), _lib.ENTRY_FN(visit), None)
+        rc = self._call(self._lib.ttshm_reader_foreach, _lib.ENTRY_FN(visit), None)
         if raised:
             raise raised[0]
         if stop:
@@ -270,16 +278,16 @@ class Segment:
         mtype = MemType.parse(type)
         if owner is not None and mtype == MemType.CB:
             fn = self._lib.need("ttshm_reader_lookup_cb")
-            rc = fn(self._h(), device, address, owner, ctypes.byref(out))
+            rc = self._call(fn, device, address, owner, ctypes.byref(out))
         else:
-            rc = self._lib.ttshm_reader_lookup(self._h(), device, int(mtype), address, ctypes.byref(out))
+            rc = self._call(self._lib.ttshm_reader_lookup, device, int(mtype), address, ctypes.byref(out))
         _check(rc, f"{self.name}: device {device} {mtype.name} {address:#x}")
         return _buffer(out)
 
     @property
     def skipped(self):
         """Half-written slots the last buffers()/foreach() gave up on."""
-        return self._lib.ttshm_reader_skipped(self._h())
+        return self._call(self._lib.ttshm_reader_skipped)
 
 
 _libc = ctypes.CDLL(None)

@@ -8,14 +8,16 @@ documents the schema. Two versions:
 
 ttshm.stat/2 (the default): times, tags and chip ids as decimal strings with
 exact seconds beside the times, snapshot time, buffer ages, segment owner and
-skipped slots, segments that could not be read, device identity, bulk_freed;
-buffers in table order unless sorted.
+skipped slots, segments that could not be read, device identity, bulk_freed,
+other users' segments counted (or shown with all_users); buffers in table
+order unless sorted.
 
 ttshm.stat/1 (tt-shm-stat before the change to /2): times and tags as numbers,
 buffers sorted by size by default.
 """
 import dataclasses
 import fnmatch
+import os
 import time
 
 from . import errors
@@ -174,11 +176,12 @@ def _read(info, want_buffers, budget_s):
         time.sleep(BUSY_PAUSE_S)
 
 
-def build(registry=None, buffers=False, leaks=False, sort=None, top=0, filters=None, schema=2, warn=None):
+def build(registry=None, buffers=False, leaks=False, sort=None, top=0, filters=None, schema=2,
+          all_users=False, warn=None):
     """Returns (document, exit status) as `tt-shm-stat --json` would, with
     --name registry, -b/--buffers, --leaks, --sort (None, "size", "age" or
-    "address"), --top and the filters; schema 2 or 1. warn(message) gets what
-    tt-shm-stat prints on stderr."""
+    "address"), --top, --all-users and the filters; schema 2 or 1.
+    warn(message) gets what tt-shm-stat prints on stderr."""
     if schema not in SCHEMAS:
         raise ValueError(f"schema must be one of {SCHEMAS}")
     filters = filters or Filters()
@@ -189,11 +192,17 @@ def build(registry=None, buffers=False, leaks=False, sort=None, top=0, filters=N
     now_mono = time.clock_gettime_ns(CLOCK_MONOTONIC_COARSE)
     now_real = time.clock_gettime_ns(time.CLOCK_REALTIME)
 
-    read, problems, unreadable, bad = [], [], 0, False
+    read, problems, unreadable, others, bad = [], [], 0, 0, False
+    me = os.geteuid()
     t0 = time.monotonic()
-    for info in segments(registry):
+    # /2 lists every user's segments and counts (or, with all_users, shows)
+    # the others'; /1 listed this user's own.
+    for info in segments(registry, all_users=schema >= 2):
         if info.unreadable:
             unreadable += 1
+            continue
+        if not all_users and me != 0 and info.owner_uid != me:
+            others += 1
             continue
         budget = SEGMENT_BUDGET_S if schema >= 2 else 40 * BUSY_PAUSE_S
         if schema >= 2:
@@ -249,10 +258,12 @@ def build(registry=None, buffers=False, leaks=False, sort=None, top=0, filters=N
     if schema >= 2:
         doc["errors"] = problems
         doc["unreadable"] = unreadable
+        doc["other_users"] = others
     table, identity = _totals(filters, [r.stats for r in read if r.status.state == WriterState.ALIVE])
     doc["totals"] = {"devices": _devices(schema, filters, table, identity)}
     if not read and not bad:
-        warn("tt-shm-stat: no ttshm segments found" + (f" in registry {registry}" if registry else ""))
+        warn("tt-shm-stat: no ttshm segments found" + (f" in registry {registry}" if registry else "")
+             + (" readable by this user" if unreadable else ""))
     status = EXIT_BAD if bad else (EXIT_OK if read else EXIT_NOTHING)
     return doc, status
 

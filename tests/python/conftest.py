@@ -89,16 +89,17 @@ class Registry:
                 break
         raise AssertionError(f"tt-shm-sim did not reach its steady state: rc={p.poll()} {p.stderr.read() if p.poll() is not None else ''}")
 
-    def stat_json(self, *args, text=False):
-        """tt-shm-stat --json on this registry: (document, exit status[, text])."""
-        p = subprocess.run([STAT, "--json", "--name", self.name] + [str(a) for a in args],
+    def stat_json(self, *args, text=False, prefix=()):
+        """tt-shm-stat --json on this registry: (document, exit status[, text]).
+        prefix: a command that runs it (e.g. setpriv as another user)."""
+        p = subprocess.run(list(prefix) + [STAT, "--json", "--name", self.name] + [str(a) for a in args],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
         return (json.loads(p.stdout), p.returncode) + ((p.stdout,) if text else ())
 
-    def python_json(self, *args):
+    def python_json(self, *args, prefix=()):
         """python -m ttshm on this registry, in the document version this
         tree's tt-shm-stat prints: (document, exit status, text, stderr)."""
-        p = subprocess.run([sys.executable, "-m", "ttshm", "--json", "--schema", str(stat_schema()), "--name", self.name]
+        p = subprocess.run(list(prefix) + [sys.executable, "-m", "ttshm", "--json", "--schema", str(stat_schema()), "--name", self.name]
                            + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
         return json.loads(p.stdout), p.returncode, p.stdout, p.stderr
 

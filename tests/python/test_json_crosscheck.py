@@ -4,7 +4,9 @@ state, for every view and filter, byte for byte (the snapshot time and buffer
 ages excepted: the two runs are not at the same instant). The document
 version is the one this tree's tt-shm-stat prints, so the check holds before
 and after tt-shm-stat's schema changes."""
+import os
 import re
+import shutil
 import signal
 
 import pytest
@@ -43,10 +45,10 @@ if stat_has_option("--fields"):  # tt-shm-stat -f, from its ttshm.stat/2 onwards
     VIEWS += [("-f", "live_*", "-f", "peak_bytes"), ("-b", "-f", "no_such_counter", "-t", "L1")]
 
 
-def both(registry, args):
+def both(registry, args, prefix=()):
     """The two documents on the same state: equal, and equal as text."""
-    mine, my_rc, my_text, _ = registry.python_json(*args)
-    theirs, their_rc, their_text = registry.stat_json(*args, text=True)
+    mine, my_rc, my_text, _ = registry.python_json(*args, prefix=prefix)
+    theirs, their_rc, their_text = registry.stat_json(*args, text=True, prefix=prefix)
     assert my_rc == their_rc
     assert normalize(mine) == normalize(theirs), args
     assert mine["schema"] == f"ttshm.stat/{stat_schema()}"
@@ -93,6 +95,21 @@ def test_what_the_writer_binding_records(registry):
         w.alloc(1, "DRAM", 0x4000, 100, tag=(1 << 63) + 5)
         for args in VIEWS:
             both(registry, args)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv to read as another user")
+def test_as_another_user(registry):
+    """Read by uid 65534 (group root): a segment it may read but does not own
+    (group-readable), and one it may not open."""
+    with ttshm.Writer(name=registry.name, mode=0o640) as shared, ttshm.Writer(name=registry.name) as private:
+        shared.alloc(0, "DRAM", 0x1000, 4096)
+        private.alloc(1, "L1", 0x2000, 64)
+        views = [(), ("-b",)]
+        if stat_has_option("--all-users"):
+            views += [("--all-users",), ("-b", "--all-users")]
+        for args in views:
+            both(registry, args, prefix=("setpriv", "--reuid=65534", "--regid=0", "--clear-groups", "--"))
 
 
 def test_nothing_found(registry):

@@ -173,3 +173,42 @@ def test_missing_segment_raises_no_such_segment(registry):
     with pytest.raises(ttshm.NoSuchSegment) as e:
         ttshm.open(f"ttshm.{registry.name}.0")
     assert e.value.code == 2 and isinstance(e.value, ttshm.Error)
+
+
+def test_threads_share_a_segment(registry):
+    """A reader serves one call at a time: the Segment serialises its calls."""
+    import threading
+
+    with ttshm.Writer(name=registry.name) as w:
+        for i in range(2000):
+            w.alloc(i % 4, "DRAM", 0x1000 * (i + 1), 64 + i)
+        with ttshm.open(w.segment_name) as seg:
+            want = sorted(seg.buffers(), key=lambda b: (b.device, b.address))
+            results, failures = [], []
+
+            def reader():
+                try:
+                    for _ in range(10):
+                        got = sorted(seg.buffers(), key=lambda b: (b.device, b.address))
+                        assert seg.stats()[0, "DRAM"].live_count == 500
+                        assert seg.lookup(1, "DRAM", 0x2000).size == 65
+                        results.append(got == want)
+                except Exception as e:  # noqa: BLE001 - reported below
+                    failures.append(e)
+
+            threads = [threading.Thread(target=reader) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    assert failures == [] and results == [True] * 40
+
+
+def test_foreach_callback_may_not_call_the_same_segment(registry):
+    with ttshm.Writer(name=registry.name) as w:
+        w.alloc(0, "DRAM", 0x1000, 64)
+        with ttshm.open(w.segment_name) as seg:
+            with pytest.raises(ttshm.Busy):
+                seg.foreach(lambda b: seg.lookup(b.device, b.type, b.address))
+            with ttshm.open(w.segment_name) as other:  # another reader is fine
+                assert seg.foreach(lambda b: other.lookup(b.device, b.type, b.address)) == other.lookup(0, "DRAM", 0x1000)
