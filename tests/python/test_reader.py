@@ -38,7 +38,8 @@ def test_status_stats_buffers_equal_tt_shm_stat(registry):
         stats = seg.stats()
         bufs = seg.buffers()
     assert st.state == ttshm.WriterState.ALIVE and st.pid == p.pid == sdoc["pid"]
-    assert (st.generation, st.started_ns, st.ended_ns) == (sdoc["generation"], sdoc["started_ns"], sdoc["ended_ns"])
+    # int(): ttshm.stat/2 gives 64-bit times and tags as decimal strings
+    assert (st.generation, st.started_ns, st.ended_ns) == (sdoc["generation"], int(sdoc["started_ns"]), int(sdoc["ended_ns"]))
     assert st.registry == registry.name and st.previous is None
     assert st.abi_major == ttshm.ABI_MAJOR
     want = stat_counters(sdoc["devices"])
@@ -62,7 +63,7 @@ def test_status_stats_buffers_equal_tt_shm_stat(registry):
     for b in bufs:
         r = rows[(b.device, b.type.name, b.address)]
         assert (b.size, b.tag, b.tid, b.generation, b.timestamp_ns) == (
-            r["size"], r["tag"], r["tid"], r["generation"], r["timestamp_ns"])
+            r["size"], int(r["tag"]), r["tid"], r["generation"], int(r["timestamp_ns"]))
         assert r["status"] == "live"
 
 
