@@ -38,8 +38,8 @@ def segments(registry=None, all_users=False):
     """The ttshm segments in /dev/shm, sorted by registry then slot.
 
     registry: only that registry (None: every one). all_users: every user's
-    segments, those this user may not open flagged unreadable (needs
-    ttshm_list_flags); otherwise this user's own (every user's for root)."""
+    segments (ttshm_list_flags), else those this user owns (root: every
+    user's). Objects this user may not open are listed, flagged unreadable."""
     lib = _lib.reader()
     reg = registry.encode() if registry is not None else None
     if all_users:
