@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
-# Entry points: make demo | make test | make bench | make asan | make tsan
+# Entry points: make demo | make test | make bench | make asan | make tsan | make e2e
+# make install [PREFIX=/opt/ttshm] [DESTDIR=/stage] | make uninstall
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build test demo bench asan tsan stress fuzz install format format-check clean
+.PHONY: all deps build test demo bench asan tsan stress fuzz install uninstall e2e format \
+	format-check clean
 
 all: build
 
@@ -58,15 +60,32 @@ fuzz:
 	$(FUZZ_BUILD)/tests/fuzz_reader -runs=$(FUZZ_RUNS) -timeout=20 -print_final_stats=1 \
 		-artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus
 
+# PREFIX: where to install (default: CMake's, /usr/local). DESTDIR stages the
+# tree under another root (packaging). The files installed are listed in
+# $(BUILD)/install_manifest.txt, which `make uninstall` removes.
+PREFIX ?=
 install: build
-	cmake --install $(BUILD)
+	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
-SOURCES = $(shell find core include reader sim tests bench -name '*.[ch]')
+uninstall:
+	@test -f $(BUILD)/install_manifest.txt || \
+		{ echo "uninstall: no $(BUILD)/install_manifest.txt (nothing installed from $(BUILD))" >&2; exit 1; }
+	@n=0; while IFS= read -r f || [ -n "$$f" ]; do \
+		if [ -e "$$f" ] || [ -L "$$f" ]; then rm -f -- "$$f" && n=$$((n + 1)); fi; \
+	done < $(BUILD)/install_manifest.txt; echo "uninstall: $$n files removed"
+
+# e2e: a real Prometheus server scrapes tt-shm-stat --listen while tt-shm-sim
+# runs, and its query API must agree with tt-shm-stat --json (tests/e2e).
+e2e: build
+	@python3 tests/e2e/prometheus_e2e.py $(BUILD)
+
+SOURCES = $(shell find core include reader sim tests bench integrations -name '*.[ch]' \
+	-o -name '*.[ch]pp')
 
 format:
 	clang-format -i $(SOURCES)
 
-# CI: every C source formatted as .clang-format says.
+# CI: every C and C++ source formatted as .clang-format says.
 format-check:
 	@scripts/deps.sh clang-format
 	@clang-format --dry-run --Werror $(SOURCES) && echo "format: $(words $(SOURCES)) files ok"

@@ -5,7 +5,7 @@
 set -euo pipefail
 # python3-pytest*, -setuptools, -wheel, -pip, -venv: the Python package (python/), its tests and
 # its offline install (pip install --no-build-isolation ./python).
-need=(cmake make gcc g++ pkg-config liburcu-dev libcunit1-dev python3
+need=(cmake make gcc g++ pkg-config liburcu-dev libcunit1-dev libmicrohttpd-dev python3
       python3-pytest python3-pytest-xdist python3-setuptools python3-wheel python3-pip python3-venv "$@")
 missing=()
 for p in "${need[@]}"; do

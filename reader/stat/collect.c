@@ -1,19 +1,31 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Data collection: find the segments, read each one through libttshm-reader,
- * apply the filters, sum the live writers per device, and pick the buffer rows
- * of the buffers/leaks views. Everything the outputs print comes from here.
+ * apply the filters, sum the live writers per device, and visit the buffer
+ * rows of the buffers/leaks views (streamed, or kept for a sort). Everything the outputs print
+ * comes from here.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "stat.h"
 
-/* A writer taking a segment over makes it briefly unreadable (BUSY); retry
- * this many times, this far apart, before giving up on it for this refresh. */
-#define BUSY_RETRIES  40
-#define BUSY_PAUSE_NS (5 * 1000 * 1000)
+/* A writer taking a segment over makes it briefly unreadable (BUSY). A read
+ * is retried this far apart for at most SEGMENT_BUDGET_NS; once the retries of
+ * one refresh have used REFRESH_BUDGET_NS, each segment gets one try. A
+ * segment still busy then is reported as such and the others are shown. */
+#define BUSY_PAUSE_NS     (5 * 1000 * 1000)
+#define SEGMENT_BUDGET_NS (100 * 1000 * 1000)
+#define REFRESH_BUDGET_NS (1000 * 1000 * 1000)
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 bool stat_device_selected(const struct stat_options *o, unsigned device)
 {
@@ -87,26 +99,17 @@ static bool pid_selected(const struct stat_options *o, uint32_t pid)
     return false;
 }
 
-static uint64_t clock_ns(clockid_t id)
+/* Runs one read of a segment, retrying while a writer holds it mid-change,
+ * within the budgets above (*spent_ns: retry time used so far this refresh). */
+static int read_segment(struct stat_segment *s, uint64_t *spent_ns)
 {
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static bool is_bad(int err)
-{
-    err = err < 0 ? -err : err;
-    return err == TTSHM_E_BADMAGIC || err == TTSHM_E_VERSION || err == TTSHM_E_CORRUPT ||
-           err == TTSHM_E_INSECURE;
-}
-
-/* Runs one read of a segment, retrying while a writer holds it mid-change. */
-static int read_segment(struct stat_segment *s, bool want_entries)
-{
+    uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
     int rc = 0;
-    for (int attempt = 0; attempt < BUSY_RETRIES; attempt++) {
+    for (int attempt = 0;; attempt++) {
+        uint64_t used = clock_ns(CLOCK_MONOTONIC) - t0;
         if (attempt > 0) {
+            if (used >= SEGMENT_BUDGET_NS || *spent_ns + used >= REFRESH_BUDGET_NS)
+                break;
             struct timespec nap = {0, BUSY_PAUSE_NS};
             nanosleep(&nap, NULL);
         }
@@ -118,30 +121,13 @@ static int read_segment(struct stat_segment *s, bool want_entries)
             rc = ttshm_reader_status(r, &s->st);
             if (rc == 0)
                 rc = ttshm_reader_stats(r, &s->stats);
-            if (rc == 0 && want_entries) {
-                free(s->entries);
-                s->entries = NULL;
-                s->nentries = 0;
-                rc = ttshm_reader_snapshot(r, &s->entries, &s->nentries);
-                s->skipped = ttshm_reader_skipped(r);
-            }
             ttshm_reader_close(r);
         }
         if (rc != -TTSHM_E_BUSY && s->st.state != TTSHM_STATE_STARTING)
             break;
     }
+    *spent_ns += clock_ns(CLOCK_MONOTONIC) - t0;
     return rc;
-}
-
-/* Keeps the entries of the selected devices and types. */
-static void filter_entries(const struct stat_options *o, struct stat_segment *s)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s->nentries; i++)
-        if (stat_device_selected(o, s->entries[i].device) &&
-            stat_type_selected(o, s->entries[i].type))
-            s->entries[n++] = s->entries[i];
-    s->nentries = n;
 }
 
 /* Totals over live writers. Live counts, bytes and event counts add up; the
@@ -150,6 +136,7 @@ static void filter_entries(const struct stat_options *o, struct stat_segment *s)
 static void sum_live(const struct stat_options *o, struct stat_model *m)
 {
     memset(m->totals, 0, sizeof m->totals);
+    memset(m->identity, 0, sizeof m->identity);
     m->live_writers = 0;
     for (size_t i = 0; i < m->nseg; i++) {
         const struct stat_segment *s = &m->seg[i];
@@ -159,6 +146,8 @@ static void sum_live(const struct stat_options *o, struct stat_model *m)
         for (unsigned d = 0; d < s->stats.device_count && d < TTSHM_MAX_DEVICES; d++) {
             if (!stat_device_selected(o, d))
                 continue;
+            if (m->identity[d].unique_id == 0 && m->identity[d].name[0] == '\0')
+                m->identity[d] = s->stats.identity[d];
             for (unsigned t = 0; t < TTSHM_MEM_TYPE_COUNT; t++) {
                 const struct ttshm_counters *c = &s->stats.dev[d][t];
                 struct ttshm_counters *x = &m->totals[d][t];
@@ -173,6 +162,7 @@ static void sum_live(const struct stat_options *o, struct stat_model *m)
                 x->unknown_frees += c->unknown_frees;
                 x->duplicate_allocs += c->duplicate_allocs;
                 x->dropped += c->dropped;
+                x->bulk_freed += c->bulk_freed;
                 if (c->capacity_bytes > x->capacity_bytes) {
                     x->capacity_bytes = c->capacity_bytes;
                     x->capacity_banks = c->capacity_banks;
@@ -189,56 +179,194 @@ static int cmp_u64(uint64_t a, uint64_t b)
     return a < b ? -1 : a > b;
 }
 
+/* Total order of rows: the sort key, then device, type, address, segment,
+ * then what is left of the entry (CBs of several owners share an address). */
 static int cmp_rows(const void *pa, const void *pb)
 {
     const struct stat_row *a = pa, *b = pb;
     int c = 0;
     switch (sort_key) {
     case SORT_SIZE:
-        c = cmp_u64(b->e->size, a->e->size);
+        c = cmp_u64(b->e.size, a->e.size);
         break;
     case SORT_AGE: /* oldest first */
-        c = cmp_u64(a->e->timestamp_ns, b->e->timestamp_ns);
+        c = cmp_u64(a->e.timestamp_ns, b->e.timestamp_ns);
         break;
+    case SORT_NONE:
     case SORT_ADDRESS:
         break;
     }
     if (c == 0)
-        c = cmp_u64(a->e->device, b->e->device);
+        c = cmp_u64(a->e.device, b->e.device);
     if (c == 0)
-        c = cmp_u64(a->e->type, b->e->type);
+        c = cmp_u64(a->e.type, b->e.type);
     if (c == 0)
-        c = cmp_u64(a->e->address, b->e->address);
+        c = cmp_u64(a->e.address, b->e.address);
     if (c == 0)
-        c = (a->seg > b->seg) - (a->seg < b->seg);
+        c = cmp_u64(a->seg, b->seg);
     if (c == 0)
-        c = (a->e > b->e) - (a->e < b->e);
+        c = cmp_u64(a->e.tag, b->e.tag);
+    if (c == 0)
+        c = cmp_u64(a->e.timestamp_ns, b->e.timestamp_ns);
     return c;
 }
 
-static int select_rows(const struct stat_options *o, struct stat_model *m)
+/* Rows of a sorted view. With --top N they are a max-heap of the N first rows
+ * in view order (its root is the last of them, replaced by any row that sorts
+ * before it), so memory stays N rows whatever the number of buffers. */
+struct row_sink {
+    const struct stat_options *o;
+    struct stat_model *m;
+    uint32_t seg;
+    size_t cap;
+    bool nomem;
+};
+
+static void swap_rows(struct stat_row *a, struct stat_row *b)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < m->nseg; i++)
-        if (stat_segment_has_rows(o, &m->seg[i]))
-            n += m->seg[i].nentries;
-    m->rows = calloc(n ? n : 1, sizeof *m->rows);
-    if (m->rows == NULL)
-        return -1;
-    for (size_t i = 0; i < m->nseg; i++) {
-        if (!stat_segment_has_rows(o, &m->seg[i]))
-            continue;
-        for (size_t j = 0; j < m->seg[i].nentries; j++)
-            m->rows[m->nrows++] = (struct stat_row){&m->seg[i], &m->seg[i].entries[j]};
+    struct stat_row t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void sift_down(struct stat_row *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, top = i;
+        if (l < n && cmp_rows(&h[l], &h[top]) > 0)
+            top = l;
+        if (r < n && cmp_rows(&h[r], &h[top]) > 0)
+            top = r;
+        if (top == i)
+            return;
+        swap_rows(&h[i], &h[top]);
+        i = top;
     }
-    sort_key = o->sort;
-    qsort(m->rows, m->nrows, sizeof *m->rows, cmp_rows);
-    m->nrows_all = m->nrows;
-    if (o->top && m->nrows > o->top)
-        m->nrows = o->top;
+}
+
+static void sift_up(struct stat_row *h, size_t i)
+{
+    for (; i > 0 && cmp_rows(&h[i], &h[(i - 1) / 2]) > 0; i = (i - 1) / 2)
+        swap_rows(&h[i], &h[(i - 1) / 2]);
+}
+
+static int sink_row(const struct ttshm_entry *e, void *ctx)
+{
+    struct row_sink *k = ctx;
+    struct stat_model *m = k->m;
+    if (!stat_device_selected(k->o, e->device) || !stat_type_selected(k->o, e->type))
+        return 0;
+    m->nrows_all++;
+    struct stat_row row = {*e, k->seg};
+    if (k->o->top && m->nrows == k->o->top) {
+        if (cmp_rows(&row, &m->rows[0]) < 0) {
+            m->rows[0] = row;
+            sift_down(m->rows, m->nrows, 0);
+        }
+        return 0;
+    }
+    if (m->nrows == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 1024;
+        if (k->o->top && cap > k->o->top)
+            cap = k->o->top;
+        struct stat_row *v = realloc(m->rows, cap * sizeof *v);
+        if (v == NULL) {
+            k->nomem = true;
+            return 1;
+        }
+        m->rows = v;
+        k->cap = cap;
+    }
+    m->rows[m->nrows++] = row;
+    if (k->o->top)
+        sift_up(m->rows, m->nrows - 1);
     return 0;
 }
 
+/* Opens segment s again and visits its live entries. The rows belong to the
+ * session its counters were read from: a segment taken over since gives none. */
+static int scan_segment(struct stat_segment *s, ttshm_entry_fn fn, void *ctx)
+{
+    ttshm_reader *r = NULL;
+    int rc = ttshm_reader_open(s->info.segment, &r);
+    if (rc != 0)
+        return rc;
+    struct ttshm_status st = {.struct_size = sizeof st};
+    rc = ttshm_reader_status(r, &st);
+    if (rc == 0 && st.generation == s->st.generation)
+        rc = ttshm_reader_foreach(r, fn, ctx);
+    s->skipped = ttshm_reader_skipped(r);
+    ttshm_reader_close(r);
+    if (rc < 0 && rc != -TTSHM_E_NOENT)
+        fprintf(stderr, "tt-shm-stat: %s: buffers: %s\n", s->info.segment, ttshm_strerror(rc));
+    return rc;
+}
+
+static int collect_sorted_rows(const struct stat_options *o, struct stat_model *m)
+{
+    struct row_sink k = {.o = o, .m = m};
+    sort_key = o->sort;
+    for (size_t i = 0; i < m->nseg; i++) {
+        if (!stat_segment_has_rows(o, &m->seg[i]))
+            continue;
+        k.seg = (uint32_t)i;
+        scan_segment(&m->seg[i], sink_row, &k);
+        if (k.nomem)
+            return -TTSHM_E_NOMEM;
+    }
+    qsort(m->rows, m->nrows, sizeof *m->rows, cmp_rows);
+    return 0;
+}
+
+/* Streaming: the entries of one segment go straight to the output. */
+struct stream {
+    const struct stat_options *o;
+    const struct stat_segment *s;
+    stat_row_fn fn;
+    void *ctx;
+    uint64_t n;
+};
+
+static int stream_entry(const struct ttshm_entry *e, void *ctx)
+{
+    struct stream *x = ctx;
+    if (!stat_device_selected(x->o, e->device) || !stat_type_selected(x->o, e->type))
+        return 0;
+    x->n++;
+    return x->fn(x->s, e, x->ctx);
+}
+
+uint64_t stat_rows(const struct stat_options *o, struct stat_model *m,
+                   const struct stat_segment *only, stat_row_fn fn, void *ctx)
+{
+    uint64_t n = 0;
+    if (o->sort != SORT_NONE) {
+        for (size_t i = 0; i < m->nrows; i++) {
+            const struct stat_segment *s = &m->seg[m->rows[i].seg];
+            if (only != NULL && s != only)
+                continue;
+            n++;
+            if (fn(s, &m->rows[i].e, ctx) != 0)
+                break;
+        }
+        return n;
+    }
+    for (size_t i = 0; i < m->nseg; i++) {
+        struct stat_segment *s = &m->seg[i];
+        if ((only != NULL && s != only) || !stat_segment_has_rows(o, s))
+            continue;
+        struct stream x = {o, s, fn, ctx, 0};
+        int rc = scan_segment(s, stream_entry, &x);
+        n += x.n;
+        if (rc > 0)
+            break;
+    }
+    return n;
+}
+
+/* Every user's segments, with their owner: the caller shows its own (root:
+ * all), or all of them with --all-users, and counts the others, so that "not
+ * found" is never said of segments that exist. */
 static int list_segments(const char *registry, struct ttshm_segment_info **out, size_t *n)
 {
     size_t max = 16, found = 0;
@@ -248,7 +376,7 @@ static int list_segments(const char *registry, struct ttshm_segment_info **out, 
             return -TTSHM_E_NOMEM;
         for (size_t i = 0; i < max; i++)
             v[i].struct_size = sizeof v[i];
-        int rc = ttshm_list(registry, v, max, &found);
+        int rc = ttshm_list_flags(registry, TTSHM_LIST_ALL_USERS, v, max, &found);
         if (rc != 0) {
             free(v);
             return rc;
@@ -261,6 +389,17 @@ static int list_segments(const char *registry, struct ttshm_segment_info **out, 
         free(v); /* more appeared than we had room for: again, bigger */
         max = found + 16;
     }
+}
+
+static void add_problem(struct stat_model *m, const struct ttshm_segment_info *info, int err)
+{
+    m->bad = true;
+    fprintf(stderr, "tt-shm-stat: %s: %s\n", info->segment, ttshm_strerror(err));
+    struct stat_problem *p = realloc(m->problems, (m->nproblems + 1) * sizeof *p);
+    if (p == NULL)
+        return; /* named on stderr only */
+    m->problems = p;
+    p[m->nproblems++] = (struct stat_problem){*info, err};
 }
 
 int stat_collect(const struct stat_options *o, struct stat_model *m)
@@ -284,38 +423,35 @@ int stat_collect(const struct stat_options *o, struct stat_model *m)
     m->now_mono_ns = clock_ns(CLOCK_MONOTONIC_COARSE);
     m->now_real_ns = clock_ns(CLOCK_REALTIME);
 
-    bool want_entries = o->view == VIEW_BUFFERS || o->view == VIEW_LEAKS;
+    /* One bad segment never hides the others: it is reported, the rest shown. */
+    uint64_t spent_ns = 0;
+    uid_t me = geteuid();
     for (size_t i = 0; i < ninfo; i++) {
         struct stat_segment *s = &m->seg[m->nseg];
         memset(s, 0, sizeof *s);
         s->info = infos[i];
-        rc = read_segment(s, want_entries);
-        if (rc == -TTSHM_E_NOENT) {
-            free(s->entries);
+        if (s->info.flags & TTSHM_SEGMENT_UNREADABLE) {
+            m->unreadable++;
+            continue;
+        }
+        if (!o->all_users && me != 0 && s->info.owner_uid != me) {
+            m->others++; /* another user's: shown with --all-users */
+            continue;
+        }
+        rc = read_segment(s, &spent_ns);
+        if (rc == -TTSHM_E_NOENT)
             continue; /* removed since it was listed */
-        }
-        if (rc != 0) {
-            fprintf(stderr, "tt-shm-stat: %s: %s\n", s->info.segment, ttshm_strerror(rc));
-            if (is_bad(rc))
-                m->bad = true;
-            free(s->entries);
-            continue;
-        }
-        if (!pid_selected(o, s->st.pid)) {
-            free(s->entries);
-            continue;
-        }
-        if (want_entries && !stat_segment_has_rows(o, s)) {
-            free(s->entries); /* a running writer has no leaks to show */
-            s->entries = NULL;
-            s->nentries = 0;
-        }
-        filter_entries(o, s);
-        m->nseg++;
+        if (rc == -TTSHM_E_ACCESS)
+            m->unreadable++;
+        else if (rc != 0)
+            add_problem(m, &s->info, rc);
+        else if (pid_selected(o, s->st.pid))
+            m->nseg++;
     }
     free(infos);
     sum_live(o, m);
-    if (want_entries && select_rows(o, m) != 0) {
+    bool rows = o->view == VIEW_BUFFERS || o->view == VIEW_LEAKS;
+    if (rows && o->sort != SORT_NONE && collect_sorted_rows(o, m) != 0) {
         fputs("tt-shm-stat: out of memory\n", stderr);
         return STAT_EXIT_NOTHING;
     }
@@ -326,9 +462,8 @@ int stat_collect(const struct stat_options *o, struct stat_model *m)
 
 void stat_model_free(struct stat_model *m)
 {
-    for (size_t i = 0; i < m->nseg; i++)
-        free(m->seg[i].entries);
     free(m->seg);
     free(m->rows);
+    free(m->problems);
     memset(m, 0, sizeof *m);
 }

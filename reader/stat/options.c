@@ -12,40 +12,57 @@
 static void usage(FILE *out)
 {
     fputs("Usage: tt-shm-stat [OPTION]...\n"
-          "Shows the device-buffer allocations that ttshm writers (TT-Metal runtimes) record in\n"
-          "shared memory: per process, per device, per memory type; live buffers; leaks.\n"
+          "Shows the device-buffer allocations that ttshm writers (TT-Metal runtimes)\n"
+          "record in shared memory: per process, device and memory type; live buffers;\n"
+          "leaks.\n"
           "\n"
           "Views (default: one table per process and a per-device total):\n"
-          "  -b, --buffers          live buffers, one per line\n"
-          "      --sort KEY         order buffers by size (largest first, default), age (oldest\n"
+          "  -b, --buffers          live buffers, one per line (streamed, table order)\n"
+          "      --sort KEY         order buffers by size (largest first), age (oldest\n"
           "                         first) or address\n"
-          "      --top N            show only the first N buffers (implies -b)\n"
-          "      --leaks            buffers left at a clean exit (leaks); buffers of writers\n"
-          "                         that died are shown apart as stale, never as leaks\n"
+          "      --top N            only the first N buffers, largest first unless\n"
+          "                         --sort (implies -b)\n"
+          "      --leaks            buffers left at a clean exit (leaks); buffers of\n"
+          "                         writers that died are shown apart as stale\n"
           "      --list             the segments found, their writers and states\n"
           "\n"
           "Filters:\n"
           "  -d, --device LIST      devices, e.g. 0 or 0,2-3\n"
-          "  -t, --type LIST        memory types: DRAM, L1, SYSTEM_MEMORY, L1_SMALL, TRACE, CB,\n"
-          "                         KERNEL (names or numbers, comma-separated)\n"
+          "  -t, --type LIST        memory types: DRAM, L1, SYSTEM_MEMORY, L1_SMALL,\n"
+          "                         TRACE, CB, KERNEL (names or numbers)\n"
           "  -p, --pid LIST         writer process ids\n"
           "      --name REGISTRY    only this registry (default $TT_SHM_NAME, else all)\n"
+          "      --all-users        every user's segments, with their owners\n"
+          "\n"
+          "Fields (nvidia-smi and varnishstat style):\n"
+          "      --query FIELDS     CSV of these fields of each counters row, e.g.\n"
+          "                         --query device,type,live_bytes\n"
+          "      --format csv[,noheader][,nounits]  CSV without a header / with raw\n"
+          "                         numbers (default: sizes with units)\n"
+          "  -f, --fields GLOB      only the counters whose name matches (repeatable;\n"
+          "                         JSON, CSV, Prometheus)\n"
+          "      --list-fields      the fields and what they mean\n"
           "\n"
           "Output:\n"
-          "      --json             JSON (schema \"ttshm.stat/1\")\n"
-          "      --csv              CSV with a header row\n"
+          "      --json             JSON (schema \"ttshm.stat/2\")\n"
+          "      --csv              CSV (RFC 4180) with a header row\n"
           "      --prometheus       Prometheus text exposition format\n"
           "      --textfile PATH    write the Prometheus format to PATH atomically (for\n"
-          "                         node_exporter's textfile collector); nothing on stdout\n"
-          "  -w, --watch [SECONDS]  refresh every SECONDS (default 2) on a terminal; one-shot\n"
-          "                         when stdout is not a terminal, unless -c is given\n"
+          "                         node_exporter's textfile collector)\n"
+          "      --listen [[ADDR:]PORT]  serve the Prometheus format on\n"
+          "                         http://ADDR:PORT/metrics (default 127.0.0.1:" STAT_DEFAULT_PORT
+          ")\n"
+          "  -w, --watch [SECONDS]  refresh every SECONDS (default 2); piped, frames\n"
+          "                         follow one another\n"
           "  -c, --count N          N refreshes, then exit (implies --watch)\n"
+          "      --wait[=SECONDS]   first wait for a selected writer to be alive (at most\n"
+          "                         SECONDS; exit 1 if none came)\n"
           "  -h, --help             this help\n"
           "  -V, --version          version\n"
           "\n"
-          "Colour is used on a terminal unless NO_COLOR is set.\n"
+          "Colour is used on a terminal unless NO_COLOR is set or TERM is dumb.\n"
           "Exit status: 0 ok, 1 nothing found (or output not written), 2 usage error,\n"
-          "3 bad or incompatible segment.\n",
+          "3 a segment could not be read (the others are still shown).\n",
           out);
 }
 
@@ -86,9 +103,18 @@ static int parse_seconds(const char *s, double *out)
     return 0;
 }
 
+/* An empty value (e.g. an unset shell variable) is refused, not taken as
+ * "no filter": that would show every device to a script that meant one. */
+static void require_value(const char *what, const char *arg)
+{
+    if (*arg == '\0' || strspn(arg, ", ") == strlen(arg))
+        usage_error("empty %s list (leave the option out to select every one)", what);
+}
+
 /* "0,2-3" -> bits 0, 2 and 3. */
 static void parse_devices(const char *arg, uint64_t *mask)
 {
+    require_value("device", arg);
     char *copy = strdup(arg), *save = NULL;
     if (copy == NULL)
         usage_error("out of memory");
@@ -115,6 +141,7 @@ static void parse_devices(const char *arg, uint64_t *mask)
 
 static void parse_types(const char *arg, unsigned *mask)
 {
+    require_value("type", arg);
     char *copy = strdup(arg), *save = NULL;
     if (copy == NULL)
         usage_error("out of memory");
@@ -131,6 +158,7 @@ static void parse_types(const char *arg, unsigned *mask)
 
 static void parse_pids(const char *arg, struct stat_options *o)
 {
+    require_value("pid", arg);
     char *copy = strdup(arg), *save = NULL;
     if (copy == NULL)
         usage_error("out of memory");
@@ -143,6 +171,48 @@ static void parse_pids(const char *arg, struct stat_options *o)
         o->pids[o->npids++] = (uint32_t)pid;
     }
     free(copy);
+}
+
+/* --query a,b,c: fields by name (see --list-fields). */
+static void parse_query(const char *arg, struct stat_options *o)
+{
+    require_value("--query field", arg);
+    char *copy = strdup(arg), *save = NULL;
+    if (copy == NULL)
+        usage_error("out of memory");
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int f = stat_field_find(tok);
+        if (f < 0)
+            usage_error("unknown field '%s' (see --list-fields)", tok);
+        if (o->nquery == STAT_MAX_FIELDS)
+            usage_error("too many --query fields (at most %d)", STAT_MAX_FIELDS);
+        o->query[o->nquery++] = (unsigned)f;
+    }
+    free(copy);
+}
+
+/* --format csv[,noheader][,nounits], as nvidia-smi spells it. */
+static void parse_format(const char *arg, struct stat_options *o)
+{
+    require_value("--format", arg);
+    char *copy = strdup(arg), *save = NULL;
+    if (copy == NULL)
+        usage_error("out of memory");
+    bool csv = false;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (strcmp(tok, "csv") == 0)
+            csv = true;
+        else if (strcmp(tok, "noheader") == 0)
+            o->noheader = true;
+        else if (strcmp(tok, "nounits") == 0)
+            o->nounits = true;
+        else
+            usage_error("invalid --format item '%s' (expected csv, noheader, nounits)", tok);
+    }
+    free(copy);
+    if (!csv)
+        usage_error("--format must name csv (e.g. --format csv,noheader,nounits)");
+    o->format_given = true;
 }
 
 static bool registry_valid(const char *name)
@@ -206,7 +276,13 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
         OPT_JSON,
         OPT_CSV,
         OPT_PROM,
-        OPT_TEXTFILE
+        OPT_TEXTFILE,
+        OPT_LISTEN,
+        OPT_ALL_USERS,
+        OPT_WAIT,
+        OPT_QUERY,
+        OPT_FORMAT,
+        OPT_LIST_FIELDS,
     };
     static const struct option longopts[] = {
         {"buffers", no_argument, NULL, 'b'},
@@ -222,6 +298,13 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
         {"csv", no_argument, NULL, OPT_CSV},
         {"prometheus", no_argument, NULL, OPT_PROM},
         {"textfile", required_argument, NULL, OPT_TEXTFILE},
+        {"listen", optional_argument, NULL, OPT_LISTEN},
+        {"all-users", no_argument, NULL, OPT_ALL_USERS},
+        {"wait", optional_argument, NULL, OPT_WAIT},
+        {"fields", required_argument, NULL, 'f'},
+        {"query", required_argument, NULL, OPT_QUERY},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"list-fields", no_argument, NULL, OPT_LIST_FIELDS},
         {"watch", optional_argument, NULL, 'w'},
         {"count", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
@@ -230,10 +313,9 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
     };
     memset(o, 0, sizeof *o);
     o->interval_s = 2.0;
-    bool sort_given = false;
     opterr = 0; /* our own messages, named "tt-shm-stat" whatever argv[0] is */
     int c;
-    while ((c = getopt_long(argc, argv, ":bd:t:p:w::c:hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":bd:t:p:f:w::c:hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
             set_view(o, VIEW_BUFFERS);
@@ -247,7 +329,6 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
                 o->sort = SORT_ADDRESS;
             else
                 usage_error("invalid sort key '%s' (expected size, age or address)", optarg);
-            sort_given = true;
             break;
         case OPT_TOP:
             if (parse_u64(optarg, &o->top) || o->top == 0)
@@ -289,6 +370,44 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
                 usage_error("--textfile needs a path");
             o->textfile = optarg;
             break;
+        case OPT_LISTEN:
+#ifdef TTSHM_HTTP
+            /* Optional argument: take "--listen 9000" as well as "--listen=9000". */
+            if (optarg == NULL && optind < argc && argv[optind][0] != '-')
+                optarg = argv[optind++];
+            o->listen = optarg ? optarg : STAT_DEFAULT_PORT;
+            if (stat_listen_valid(o->listen) != 0)
+                usage_error("invalid --listen '%s' (expected PORT, ADDR:PORT or [ADDR6]:PORT)",
+                            o->listen);
+            break;
+#else
+            usage_error("--listen is not available: this tt-shm-stat was built without "
+                        "libmicrohttpd");
+#endif
+        case 'f':
+            if (*optarg == '\0')
+                usage_error("empty -f pattern (leave the option out to show every counter)");
+            if (o->nglobs == STAT_MAX_GLOBS)
+                usage_error("too many -f patterns (at most %d)", STAT_MAX_GLOBS);
+            o->globs[o->nglobs++] = optarg;
+            break;
+        case OPT_QUERY:
+            parse_query(optarg, o);
+            break;
+        case OPT_FORMAT:
+            parse_format(optarg, o);
+            break;
+        case OPT_LIST_FIELDS:
+            stat_list_fields(stdout);
+            exit(STAT_EXIT_OK);
+        case OPT_WAIT:
+            o->wait = true;
+            if (optarg != NULL && (parse_seconds(optarg, &o->wait_s) != 0))
+                usage_error("invalid --wait '%s' (expected 0.1..86400 seconds)", optarg);
+            break;
+        case OPT_ALL_USERS:
+            o->all_users = true;
+            break;
         case 'w':
             o->watch = true;
             /* The interval is optional; take "-w 5" as well as "-w5"/"--watch=5". */
@@ -329,13 +448,34 @@ void stat_parse_options(int argc, char **argv, struct stat_options *o)
     if (optind < argc)
         usage_error("unexpected argument '%s'", argv[optind]);
 
-    if ((o->top || sort_given) && o->view == VIEW_SUMMARY)
-        o->view = VIEW_BUFFERS; /* "--top 10" alone means the 10 biggest buffers */
-    if ((o->top || sort_given) && o->view == VIEW_LIST)
+    if (o->top && o->sort == SORT_NONE)
+        o->sort = SORT_SIZE; /* "--top 10": the 10 largest */
+    if (o->sort != SORT_NONE && o->view == VIEW_SUMMARY)
+        o->view = VIEW_BUFFERS;
+    if (o->sort != SORT_NONE && o->view == VIEW_LIST)
         usage_error("--sort and --top apply to --buffers and --leaks, not --list");
     if (o->textfile != NULL) {
         if (o->format != FMT_TEXT && o->format != FMT_PROM)
             usage_error("--textfile writes the Prometheus format; it excludes %s",
+                        format_flag(o->format));
+        o->format = FMT_PROM;
+    }
+    if (o->format_given || o->nquery) {
+        if (o->format != FMT_TEXT && o->format != FMT_CSV)
+            usage_error("--query and --format write CSV; they exclude %s", format_flag(o->format));
+        if (o->nquery && o->view != VIEW_SUMMARY)
+            usage_error("--query selects fields of the counters rows; it excludes %s",
+                        view_flag(o->view));
+        o->format = FMT_CSV;
+    }
+    if (o->listen != NULL) {
+        if (o->wait)
+            usage_error("--listen serves whatever is there; it excludes --wait");
+        if (o->textfile != NULL || o->watch)
+            usage_error("--listen serves each scrape fresh; it excludes %s",
+                        o->textfile ? "--textfile" : "--watch and --count");
+        if (o->format != FMT_TEXT && o->format != FMT_PROM)
+            usage_error("--listen serves the Prometheus format; it excludes %s",
                         format_flag(o->format));
         o->format = FMT_PROM;
     }

@@ -13,18 +13,19 @@ const char *fmt_bytes(char buf[32], uint64_t bytes)
         snprintf(buf, 32, "%" PRIu64 " B", bytes);
         return buf;
     }
-    double v = (double)bytes;
-    unsigned u = 0;
-    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024.0;
+    /* Integer tenths, rounded (no floating point: -b formats rows by the
+     * million); a value that rounds to 1024.0 moves to the next unit. */
+    unsigned u = 1;
+    unsigned __int128 unit = 1024, tenths;
+    for (;;) {
+        tenths = ((unsigned __int128)bytes * 10 + unit / 2) / unit;
+        if (tenths < 10240 || u + 1 == sizeof units / sizeof units[0])
+            break;
+        unit *= 1024;
         u++;
     }
-    /* 1023.96 KiB would print as "1024.0 KiB": move to the next unit instead. */
-    if (v >= 1023.95 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024.0;
-        u++;
-    }
-    snprintf(buf, 32, "%.1f %s", v, units[u]);
+    snprintf(buf, 32, "%" PRIu64 ".%" PRIu64 " %s", (uint64_t)(tenths / 10),
+             (uint64_t)(tenths % 10), units[u]);
     return buf;
 }
 
@@ -48,7 +49,7 @@ const char *fmt_duration(char buf[32], uint64_t ns)
     if (ns < 1000000000u)
         snprintf(buf, 32, "%" PRIu64 "ms", ns / 1000000u);
     else if (s < 60)
-        snprintf(buf, 32, "%.1fs", (double)ns / 1e9);
+        snprintf(buf, 32, "%" PRIu64 ".%" PRIu64 "s", s, ns / 100000000u % 10);
     else if (s < 3600)
         snprintf(buf, 32, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
     else if (s < 86400)
@@ -65,6 +66,18 @@ const char *fmt_time(char buf[32], uint64_t realtime_ns)
     if (realtime_ns == 0 || localtime_r(&t, &tm) == NULL ||
         strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm) == 0)
         snprintf(buf, 32, "-");
+    return buf;
+}
+
+const char *fmt_time_near(char buf[32], uint64_t realtime_ns, uint64_t now_ns)
+{
+    time_t t = (time_t)(realtime_ns / 1000000000u), now = (time_t)(now_ns / 1000000000u);
+    struct tm tm, today;
+    if (realtime_ns == 0 || localtime_r(&t, &tm) == NULL || localtime_r(&now, &today) == NULL)
+        return fmt_time(buf, realtime_ns);
+    if (tm.tm_year != today.tm_year || tm.tm_yday != today.tm_yday ||
+        strftime(buf, 32, "%H:%M:%S", &tm) == 0)
+        return fmt_time(buf, realtime_ns);
     return buf;
 }
 
@@ -103,4 +116,24 @@ enum stat_color state_color(uint32_t state)
     default:
         return C_DIM;
     }
+}
+
+const char *fmt_seconds(char buf[32], uint64_t ns)
+{
+    snprintf(buf, 32, "%" PRIu64 ".%09" PRIu64, ns / 1000000000u, ns % 1000000000u);
+    return buf;
+}
+
+const char *fmt_chip_id(char buf[32], uint64_t unique_id)
+{
+    if (unique_id == 0)
+        buf[0] = '\0';
+    else
+        snprintf(buf, 32, "0x%016" PRIx64, unique_id);
+    return buf;
+}
+
+uint64_t stat_buffer_age_ns(const struct stat_model *m, const struct ttshm_entry *e)
+{
+    return m->now_mono_ns > e->timestamp_ns ? m->now_mono_ns - e->timestamp_ns : 0;
 }

@@ -25,7 +25,7 @@ def test_demo_runs_and_cleans_up():
     eq(glob.glob("/dev/shm/ttshm.%s.*" % m.group(1)), [], "segments left by the demo")
     for n in range(1, 8):
         check(re.search(r"^== %d\. " % n, out, re.M), "section %d missing" % n, out[-2000:])
-    for want in ("alive  generation 1", "largest first", '"schema": "ttshm.stat/1"',
+    for want in ("alive  generation 1", "largest first", '"schema": "ttshm.stat/2"',
                  "ttshm_live_bytes{", "Leaks at exit", "3 leaked buffers",
                  "died  generation 2", "Stale buffers (the writer died; not leaks)",
                  "No leaks;", "alive  generation 3",

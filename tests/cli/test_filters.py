@@ -3,12 +3,14 @@
 --sort and --top order and cut the buffers; several writers add up per device."""
 import re
 
-from clitest import (TYPES, Registry, check, device_map, eq, run_tests, start_sim, stat,
-                     stat_json, stop_sim)
+from clitest import (TYPES, Registry, check, device_map, eq, one_segment, run_tests, start_sim,
+                     stat, stat_json, stop_sim)
 
 
 def buffers(doc):
-    return [b for s in doc["segments"] for b in s["buffers"]]
+    """The buffers of a document, less their age (it grows from one run to the next)."""
+    return [{k: v for k, v in b.items() if k != "age_s"}
+            for s in doc["segments"] for b in s["buffers"]]
 
 
 def test_device_type_and_pid_filters():
@@ -84,7 +86,7 @@ def test_sort_and_top():
         keys = [(x["device"], TYPES.index(x["type"]), x["address"]) for x in by_addr]
         eq(keys, sorted(keys), "--sort address")
         by_age = buffers(stat_json(reg, "-b", "--sort", "age"))
-        ts = [x["timestamp_ns"] for x in by_age]
+        ts = [int(x["timestamp_ns"]) for x in by_age]
         eq(ts, sorted(ts), "--sort age: oldest first")
         eq(sorted(map(str, by_age)), sorted(map(str, everything)), "sorting loses nothing")
 
@@ -92,7 +94,52 @@ def test_sort_and_top():
         eq(out.returncode, 0, "exit status")
         lines = out.stdout.splitlines()
         eq(len(lines), 5, "header, 3 rows, footer")
-        check(lines[-1].startswith("3 buffers of "), "footer", lines[-1])
+        check(lines[-1].startswith("3 of ") and "buffers, largest first" in lines[-1], "footer",
+              lines[-1])
+        stop_sim(p)
+
+
+def test_query_format_and_field_globs():
+    with Registry("query") as reg:
+        p, steady = start_sim(reg, "--devices", 2, "--events", 3000, "--capacity")
+        counters = device_map(one_segment(stat_json(reg))["devices"])
+        active = {k: c for k, c in counters.items() if c["allocs"] or c["capacity_bytes"]}
+
+        out = stat("--name", reg.name, "--query", "segment,device,type,live_bytes,allocs",
+                   "--format", "csv,nounits")
+        eq(out.returncode, 0, "exit status of --query")
+        lines = out.stdout.splitlines()
+        eq(lines[0], "segment,device,type,live_bytes,allocs", "--query header")
+        rows = [l.split(",") for l in lines[1:] if not l.startswith("total,")]
+        eq(len(rows), len(active), "--query rows of the segment")
+        for seg, d, t, live, allocs in rows:
+            c = counters[(int(d), t)]
+            eq((int(live), int(allocs)), (c["live_bytes"], c["allocs"]), "--query %s %s" % (d, t))
+
+        out = stat("--name", reg.name, "--query", "device,live_bytes,capacity_use",
+                   "--format", "csv,noheader", "-d", "0", "-t", "DRAM")
+        eq(out.stdout.splitlines()[0].split(",")[0], "0", "noheader: the first line is a row")
+        check(out.stdout.splitlines()[0].endswith(" %") and "iB," in out.stdout,
+              "units by default", out.stdout)
+
+        doc = stat_json(reg, "-f", "live_*", "-f", "allocs")
+        for dev in one_segment(doc)["devices"]:
+            for t, c in dev["types"].items():
+                eq(set(c), {"live_bytes", "live_count", "allocs"}, "-f keeps the matching counters")
+        header = stat("--name", reg.name, "--csv", "-f", "live_*").stdout.splitlines()[0]
+        check(header.endswith(",type,live_bytes,live_count"), "-f in the CSV columns", header)
+        prom = stat("--name", reg.name, "--prometheus", "-f", "live_bytes").stdout
+        families = {l.split()[2] for l in prom.splitlines() if l.startswith("# TYPE")}
+        check("ttshm_live_bytes" in families and "ttshm_allocations_total" not in families,
+              "-f on Prometheus families", families)
+
+        eq(stat("--query", "nosuch").returncode, 2, "unknown --query field")
+        eq(stat("--format", "json").returncode, 2, "--format other than csv")
+        eq(stat("--query", "device", "--json").returncode, 2, "--query with --json")
+        listed = stat("--list-fields")
+        eq(listed.returncode, 0, "--list-fields")
+        for name in ("live_bytes", "capacity_use", "chip_id", "time"):
+            check(name in listed.stdout, "--list-fields lacks %s" % name)
         stop_sim(p)
 
 

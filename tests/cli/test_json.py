@@ -1,17 +1,20 @@
 # SPDX-License-Identifier: Apache-2.0
-"""--json parses with a real JSON parser and holds schema ttshm.stat/1 exactly:
-the documented keys, no others, with the documented types and values."""
+"""--json parses with a real JSON parser and holds schema ttshm.stat/2 exactly:
+the documented keys, no others, with the documented types and values (values
+that may pass 2^53 as decimal strings, times also as seconds)."""
 import json
 
 from clitest import (TYPES, Registry, check, eq, run_sim, run_tests, start_sim, stat, stat_json,
                      stop_sim)
 
 COUNTERS = {"live_bytes", "live_count", "peak_bytes", "allocs", "frees", "alloc_bytes",
-            "unknown_frees", "duplicate_allocs", "dropped", "capacity_bytes"}
-SEGMENT = {"name", "pid", "generation", "state", "started_ns", "ended_ns", "previous", "devices"}
+            "unknown_frees", "duplicate_allocs", "dropped", "bulk_freed", "capacity_bytes"}
+SEGMENT = {"name", "registry", "slot", "owner_uid", "pid", "generation", "state", "started_ns",
+           "started_s", "ended_ns", "ended_s", "previous", "devices", "skipped"}
 PREVIOUS = {"generation", "pid", "state", "live_count", "live_bytes"}
-BUFFER = {"device", "type", "address", "size", "generation", "tid", "timestamp_ns", "tag",
-          "status"}
+BUFFER = {"device", "type", "address", "size", "generation", "tid", "timestamp_ns", "age_s",
+          "tag", "status"}
+STRINGS = {"timestamp_ns", "tag", "started_ns", "ended_ns", "time_ns"}
 
 
 def u64(v, what):
@@ -19,11 +22,24 @@ def u64(v, what):
           (what, v))
 
 
+def u64_string(v, what):
+    check(type(v) is str and v.isdigit() and int(v) < 2 ** 64,
+          "%s is not a decimal string of an unsigned 64-bit integer: %r" % (what, v))
+
+
+def seconds(s, ns, what):
+    """An *_s number is the matching *_ns string in seconds, to float precision."""
+    check(type(s) in (int, float) and s >= 0, "%s is not a number of seconds: %r" % (what, s))
+    check(abs(s - int(ns) / 1e9) <= 1e-6 * max(1.0, s), "%s = %r, not %s ns" % (what, s, ns))
+
+
 def check_devices(devices, what):
     check(isinstance(devices, list), "%s: devices is not a list" % what)
     seen = []
     for dev in devices:
-        eq(set(dev), {"device", "types"}, "%s: keys of a device" % what)
+        eq(set(dev), {"device", "unique_id", "name", "types"}, "%s: keys of a device" % what)
+        for k in ("unique_id", "name"):
+            check(dev[k] is None or isinstance(dev[k], str), "%s: %s" % (what, k), dev[k])
         u64(dev["device"], what + " device")
         check(dev["device"] < 64, "%s: device number" % what)
         seen.append(dev["device"])
@@ -40,16 +56,25 @@ def check_devices(devices, what):
 
 def check_document(doc, with_buffers):
     check(isinstance(doc, dict), "document is not an object")
-    eq(set(doc), {"schema", "segments", "totals"}, "top-level keys")
-    eq(doc["schema"], "ttshm.stat/1", "schema")
+    eq(set(doc), {"schema", "time_ns", "time_s", "segments", "errors", "unreadable",
+                  "other_users", "totals"}, "top-level keys")
+    eq(doc["schema"], "ttshm.stat/2", "schema")
+    u64_string(doc["time_ns"], "time_ns")
+    seconds(doc["time_s"], doc["time_ns"], "time_s")
+    eq(doc["errors"], [], "errors")
+    u64(doc["unreadable"], "unreadable")
+    u64(doc["other_users"], "other_users")
     eq(set(doc["totals"]), {"devices"}, "keys of totals")
     check_devices(doc["totals"]["devices"], "totals")
     for seg in doc["segments"]:
         want = SEGMENT | ({"buffers"} if with_buffers else set())
         eq(set(seg), want, "keys of a segment")
         check(isinstance(seg["name"], str) and seg["name"].startswith("ttshm."), "name", seg)
-        for k in ("pid", "generation", "started_ns", "ended_ns"):
+        for k in ("slot", "owner_uid", "pid", "generation", "skipped"):
             u64(seg[k], k)
+        for k in ("started", "ended"):
+            u64_string(seg[k + "_ns"], k + "_ns")
+            seconds(seg[k + "_s"], seg[k + "_ns"], k + "_s")
         check(seg["state"] in ("alive", "exited", "died"), "state %r" % seg["state"])
         if seg["previous"] is not None:
             eq(set(seg["previous"]), PREVIOUS, "keys of previous")
@@ -61,8 +86,14 @@ def check_document(doc, with_buffers):
             eq(set(b), BUFFER, "keys of a buffer")
             check(b["type"] in TYPES, "buffer type %r" % b["type"])
             check(b["status"] in ("live", "leaked", "stale"), "buffer status %r" % b["status"])
-            for k in BUFFER - {"type", "status"}:
+            for k in BUFFER - {"type", "status", "age_s"} - STRINGS:
                 u64(b[k], "buffer " + k)
+            for k in BUFFER & STRINGS:
+                u64_string(b[k], "buffer " + k)
+            check(type(b["age_s"]) in (int, float) and b["age_s"] >= 0, "buffer age_s", b)
+            # Allocated after the writer started (the monotonic clock is coarse: 10 ms slack).
+            check(b["age_s"] <= doc["time_s"] - seg["started_s"] + 0.01,
+                  "buffer older than its writer", b, seg["started_s"], doc["time_s"])
             check(b["size"] > 0, "buffer size", b)
 
 

@@ -28,7 +28,7 @@ def test_leaks_are_exactly_those_left():
         eq({b["status"] for b in seg["buffers"]}, {"leaked"}, "status of leaked buffers")
         eq({b["generation"] for b in seg["buffers"]}, {seg["generation"]},
            "generation of leaked buffers")
-        tags = sorted(b["tag"] for b in seg["buffers"])
+        tags = sorted(int(b["tag"]) for b in seg["buffers"])
         eq(tags, sorted(b["tag"] for b in final["leaked"]), "tags of leaked buffers")
 
         text = stat("--name", reg.name, "--leaks")

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """--textfile replaces its file atomically; --watch refreshes on a terminal and
-is one-shot in a pipe; colour follows the terminal and NO_COLOR."""
+keeps writing frames in a pipe; CSV is RFC 4180 with one header per run;
+colour follows the terminal, NO_COLOR and TERM=dumb; write errors exit 1."""
+import json
 import os
 import pty
 import re
@@ -11,7 +13,8 @@ import threading
 import time
 
 import clitest
-from clitest import Registry, check, eq, run_sim, run_tests, start_sim, stat, stop_sim
+from clitest import (STAT, Registry, check, clean_env, eq, run_sim, run_tests, start_sim, stat,
+                     stop_sim)
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 CLEAR = "\x1b[H\x1b[2J"
@@ -51,7 +54,7 @@ def test_textfile_is_written_atomically():
                     torn.append("missing")
                     continue
                 if not (t.startswith("# HELP ttshm_info") and
-                        t.rstrip("\n").split("\n")[-1].startswith("ttshm_capacity_bytes")):
+                        t.rstrip("\n").split("\n")[-1].startswith("ttshm_segments_unreadable ")):
                     torn.append(t[-100:])
 
         th = threading.Thread(target=reader)
@@ -116,23 +119,96 @@ def test_watch_refreshes_on_a_terminal_with_colour():
         eq(out.count(CLEAR), 2, "screen redraws with NO_COLOR")
         eq(SGR.findall(out), [], "colour codes with NO_COLOR set")
 
+        rc, out = run_on_pty(["--name", reg.name, "-w", "0.2", "-c", "2"], {"TERM": "dumb"})
+        eq(rc, 0, "exit status with TERM=dumb")
+        check("\x1b" not in out, "no escape at all with TERM=dumb", repr(out[:300]))
+        eq(out.count("ttshm.%s.0" % reg.name), 2, "frames with TERM=dumb")
+
         rc, out = run_on_pty(["--name", reg.name])
         eq(out.count(CLEAR), 0, "a one-shot view does not clear the screen")
         check(SGR.search(out), "colour in a one-shot view on a terminal", out[:200])
 
 
-def test_watch_is_one_shot_in_a_pipe():
+def test_watch_keeps_writing_in_a_pipe():
+    """Like nvidia-smi -l: -w loops whatever stdout is; piped, frames follow
+    one another with no escapes, and SIGTERM ends the loop cleanly."""
     with Registry("pipe") as reg:
         run_sim(reg, "--devices", 1, "--events", 500)
-        t0 = time.time()
-        p = stat("--name", reg.name, "-w", "5")
-        eq(p.returncode, 0, "exit status of -w in a pipe")
-        check(time.time() - t0 < 4, "-w without -c in a pipe returns at once")
-        eq(p.stdout.count("ttshm.%s.0" % reg.name), 1, "frames printed by -w in a pipe")
-        check(CLEAR not in p.stdout and not SGR.search(p.stdout), "no escapes in a pipe")
+        env = clean_env()
+        p = subprocess.Popen([STAT, "--name", reg.name, "-w", "0.2"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+        frames, buf, deadline = 0, "", time.time() + 30
+        while frames < 3 and time.time() < deadline:
+            line = p.stdout.readline()
+            if not line:
+                break
+            buf += line
+            frames = buf.count("ttshm.%s.0" % reg.name)
+        p.terminate()
+        rest, _ = p.communicate(timeout=30)
+        buf += rest
+        check(frames >= 3, "-w in a pipe keeps writing frames", buf[-500:])
+        eq(p.returncode, 0, "exit status of -w ended by SIGTERM")
+        check(CLEAR not in buf and not SGR.search(buf), "no escapes in a pipe")
 
         p = stat("--name", reg.name, "-w", "0.1", "-c", "3")
         eq(p.stdout.count("ttshm.%s.0" % reg.name), 3, "frames printed by -c 3 in a pipe")
+
+
+def test_csv_header_once_and_crlf():
+    with Registry("csv") as reg:
+        run_sim(reg, "--devices", 1, "--events", 500)
+        p = subprocess.run([STAT, "--name", reg.name, "--csv", "-w", "0.1", "-c", "3"],
+                           stdout=subprocess.PIPE, timeout=60, env=clean_env())
+        eq(p.returncode, 0, "exit status")
+        out = p.stdout.decode()  # bytes: text mode would translate the line ends
+        check("\n" not in out.replace("\r\n", ""), "every line ends in CRLF (RFC 4180)",
+              repr(out[:300]))
+        lines = out.split("\r\n")[:-1]
+        eq(sum(1 for line in lines if line.startswith("time,")), 1, "header rows in 3 frames")
+        times = {line.split(",")[0] for line in lines[1:]}
+        eq(len(times), 3, "a time column that tells the 3 frames apart")
+
+
+def test_wait_for_a_writer():
+    with Registry("wait") as reg:
+        t0 = time.time()
+        p = stat("--name", reg.name, "--wait=0.5")
+        eq(p.returncode, 1, "exit status when no writer came")
+        check("no live writer appeared within 0.5s" in p.stderr, "message", p.stderr)
+        check(time.time() - t0 < 30, "--wait=0.5 is bounded")
+        waiter = subprocess.Popen([STAT, "--name", reg.name, "--wait=60", "--json"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=clean_env())
+        reg.procs.append(waiter)
+        time.sleep(0.5)
+        check(waiter.poll() is None, "--wait returned before any writer", waiter.stderr)
+        sim, steady = start_sim(reg, "--devices", 1, "--events", 500)
+        out, err = waiter.communicate(timeout=60)
+        eq(waiter.returncode, 0, "exit status once a writer came")
+        eq([s["pid"] for s in json.loads(out)["segments"]], [steady["pid"]], "the writer shown")
+        stop_sim(sim)
+
+
+def test_watch_shows_rates_from_the_second_frame():
+    with Registry("rates") as reg:
+        sim, steady = start_sim(reg, "--devices", 1, "--events", 500)
+        p = stat("--name", reg.name, "-w", "0.2", "-c", "2")
+        eq(p.returncode, 0, "exit status")
+        eq(p.stdout.count("Rates over the last"), 1, "rates only once there is a previous frame")
+        check("ALLOCS/S" in p.stdout and "DRAM" in p.stdout.split("Rates over the last")[1],
+              "a rate row per device and type", p.stdout[-600:])
+        stop_sim(sim)
+
+
+def test_stdout_write_error_exits_1():
+    with Registry("full") as reg:
+        run_sim(reg, "--devices", 1, "--events", 500)
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([STAT, "--name", reg.name], stdout=full, stderr=subprocess.PIPE,
+                               text=True, timeout=60, env=clean_env())
+        eq(p.returncode, 1, "exit status when stdout cannot be written")
+        check("cannot write" in p.stderr, "a message says so", p.stderr)
 
 
 run_tests(globals())

@@ -1,11 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
 """--prometheus is valid text exposition format (checked by a strict parser
-here), uses idiomatic names, and carries the same numbers as --json."""
+here), uses idiomatic names, and carries the same numbers as --json: live
+memory only for running writers, leaked for exited ones, stale for dead
+ones, the pid only on ttshm_info."""
 import math
 import re
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
 
-from clitest import (Registry, check, device_map, eq, run_sim, run_tests, start_sim, stat,
-                     stat_json, stop_sim)
+from clitest import (STAT, Registry, check, clean_env, device_map, eq, run_sim, run_tests,
+                     start_sim, stat, stat_json, stop_sim)
 
 NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\\n]|\\[\\"n])*)"\s*(,|$)')
@@ -113,7 +120,7 @@ def test_exposition_is_valid_and_matches_json():
                "%s: _total exactly on counters" % name)
             check(not re.search(r"_(bytes|byte)_", name.replace("_bytes_total", "_bytes")),
                   "unit in the middle of %s" % name)
-        for want in ("ttshm_info", "ttshm_live_bytes", "ttshm_live_buffers",
+        for want in ("ttshm_info", "ttshm_live_bytes", "ttshm_live_buffers", "ttshm_leaked_bytes",
                      "ttshm_allocations_total", "ttshm_frees_total", "ttshm_capacity_bytes",
                      "ttshm_device_live_bytes"):
             check(want in fams and fams[want]["samples"], "metric %s missing" % want)
@@ -128,23 +135,38 @@ def test_exposition_is_valid_and_matches_json():
         eq(by_pid[str(steady["pid"])]["generation"], "1", "generation label of the live writer")
         eq(by_pid[str(steady["pid"])]["state"], "alive", "state label of the live writer")
         eq(by_pid[str(done["final"]["pid"])]["state"], "exited", "state label of the exited one")
-        alive = {l["pid"]: v for l, v in fams["ttshm_writer_alive"]["samples"]}
+        pid_of = {l["segment"]: l["pid"] for l, _ in info}
+        alive = {pid_of[l["segment"]]: v for l, v in fams["ttshm_writer_alive"]["samples"]}
         eq(alive, {str(steady["pid"]): 1.0, str(done["final"]["pid"]): 0.0}, "ttshm_writer_alive")
+        for name, fam in fams.items():
+            if name != "ttshm_info":
+                for labels, _ in fam["samples"]:
+                    check("pid" not in labels, "only ttshm_info has a pid label", name, labels)
 
-        segs = {str(s["pid"]): device_map(s["devices"]) for s in doc["segments"]}
-        metric_field = {"ttshm_live_bytes": "live_bytes", "ttshm_live_buffers": "live_count",
-                        "ttshm_allocations_total": "allocs", "ttshm_frees_total": "frees",
-                        "ttshm_allocated_bytes_total": "alloc_bytes",
-                        "ttshm_peak_live_bytes": "peak_bytes"}
-        for metric, field in metric_field.items():
+        segs = {s["name"]: device_map(s["devices"]) for s in doc["segments"]}
+        states = {s["name"]: s["state"] for s in doc["segments"]}
+        # metric: (counter field, states of the writers it covers)
+        metric_field = {"ttshm_live_bytes": ("live_bytes", {"alive"}),
+                        "ttshm_live_buffers": ("live_count", {"alive"}),
+                        "ttshm_leaked_bytes": ("live_bytes", {"exited"}),
+                        "ttshm_leaked_buffers": ("live_count", {"exited"}),
+                        "ttshm_allocations_total": ("allocs", {"alive", "exited"}),
+                        "ttshm_frees_total": ("frees", {"alive", "exited"}),
+                        "ttshm_allocated_bytes_total": ("alloc_bytes", {"alive", "exited"}),
+                        "ttshm_peak_live_bytes": ("peak_bytes", {"alive", "exited"})}
+        for metric, (field, covered) in metric_field.items():
             series = fams[metric]["samples"]
-            want_n = sum(1 for d in segs.values() for c in d.values()
-                         if c["allocs"] or c["capacity_bytes"])
+            want_n = sum(1 for name, d in segs.items() for c in d.values()
+                         if states[name] in covered and (c["allocs"] or c["capacity_bytes"]))
             eq(len(series), want_n, "%s series" % metric)
             for labels, value in series:
-                check({"pid", "device", "type"} <= set(labels), "%s labels" % metric, labels)
-                c = segs[labels["pid"]][(int(labels["device"]), labels["type"])]
+                eq(set(labels), {"segment", "device", "type"}, "%s labels" % metric)
+                c = segs[labels["segment"]][(int(labels["device"]), labels["type"])]
                 eq(value, float(c[field]), "%s%r" % (metric, labels))
+        eq(fams["ttshm_leaked_buffers"]["samples"] and
+           sum(v for _, v in fams["ttshm_leaked_buffers"]["samples"]), 3.0,
+           "the exited writer's 3 leaks")
+        eq(fams["ttshm_stale_bytes"]["samples"], [], "no writer died: no stale series")
         totals = device_map(doc["totals"]["devices"])
         for labels, value in fams["ttshm_device_live_bytes"]["samples"]:
             check("pid" not in labels, "per-device series carry no pid", labels)
@@ -155,6 +177,56 @@ def test_exposition_is_valid_and_matches_json():
                   for d in range(3) for t in ("DRAM", "L1")}, "published capacities")
         for labels, value in fams["ttshm_writer_start_time_seconds"]["samples"]:
             check(math.isfinite(value) and value > 1e9, "start time in seconds", value)
+        stop_sim(p)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(url, method="GET"):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as r:
+            return r.status, r.headers.get("Content-Type"), r.read().decode()
+    except urllib.error.HTTPError as ex:
+        return ex.code, ex.headers.get("Content-Type"), ""
+
+
+def test_listen_serves_metrics():
+    if "--listen" not in stat("--help").stdout:
+        print("SKIP test_listen_serves_metrics: built without libmicrohttpd")
+        return
+    with Registry("listen") as reg:
+        p, steady = start_sim(reg, "--devices", 2, "--events", 3000)
+        port = free_port()
+        env = clean_env()
+        env["TT_SHM_NAME"] = reg.name
+        srv = subprocess.Popen([STAT, "--listen", "127.0.0.1:%d" % port], env=env,
+                               stderr=subprocess.PIPE, text=True)
+        reg.procs.append(srv)
+        url = "http://127.0.0.1:%d" % port
+        deadline = time.time() + 30
+        while True:
+            try:
+                status, ctype, body = http(url + "/metrics")
+                break
+            except OSError:
+                check(time.time() < deadline and srv.poll() is None, "the server did not start")
+                time.sleep(0.1)
+        eq(status, 200, "GET /metrics")
+        check(ctype.startswith("text/plain; version=0.0.4"), "content type", ctype)
+        fams = parse_exposition(body)
+        direct = parse_exposition(stat("--name", reg.name, "--prometheus").stdout)
+        for name in ("ttshm_live_bytes", "ttshm_device_live_buffers", "ttshm_allocations_total"):
+            eq(sorted(map(repr, fams[name]["samples"])), sorted(map(repr, direct[name]["samples"])),
+               "%s over HTTP and on stdout" % name)
+        eq(http(url + "/other")[0], 404, "another path")
+        eq(http(url + "/metrics", "POST")[0], 405, "POST")
+        srv.terminate()
+        eq(srv.wait(timeout=30), 0, "exit status after SIGTERM")
+        check("serving http://127.0.0.1:%d/metrics" % port in srv.stderr.read(), "start line")
         stop_sim(p)
 
 

@@ -31,7 +31,7 @@ def check_running_and_exited(tag, *sim_args, peak=True):
         doc = stat_json(reg)
         seg = one_segment(doc)
         eq(seg["state"], "exited", "state after a clean exit")
-        check(seg["ended_ns"] >= seg["started_ns"] > 0, "ended_ns after started_ns", seg)
+        check(int(seg["ended_ns"]) >= int(seg["started_ns"]) > 0, "ended_ns after started_ns", seg)
         compare_counts(seg["devices"], final["final"], "exited", peak=peak)
         for key, c in device_map(seg["devices"]).items():
             eq(c["live_count"], 0, "live buffers after a clean exit without leaks, %r" % (key,))
@@ -102,7 +102,7 @@ def test_text_and_csv_agree_with_json():
         row = [l for l in lst.stdout.splitlines() if l.startswith(steady["segment"])]
         eq(len(row), 1, "--list rows for the segment")
         cells = row[0].split()
-        check(reg.name in cells and str(steady["pid"]) in cells and "alive" in cells and
+        check(steady["segment"] in cells and str(steady["pid"]) in cells and "alive" in cells and
               "{:,}".format(steady["live_count"]) in cells, "--list row", row[0], steady)
         stop_sim(p)
 

@@ -4,7 +4,8 @@ exits 1, a bad or incompatible segment exits 3, --help and --version exit 0."""
 import os
 import struct
 
-from clitest import Registry, check, eq, one_segment, run_sim, run_tests, stat, stat_json
+from clitest import (Registry, check, eq, one_segment, run_sim, run_tests, start_sim, stat,
+                     stat_json, stop_sim)
 import clitest
 import subprocess
 
@@ -47,6 +48,33 @@ def test_help_and_version():
     check(p.stdout.startswith("tt-shm-stat (ttshm) 0."), "--version output", p.stdout)
 
 
+def test_help_fits_80_columns():
+    p = stat("--help")
+    wide = [l for l in p.stdout.splitlines() if len(l) > 80]
+    eq(wide, [], "--help lines wider than 80 columns")
+    for opt in ("--listen", "--all-users", "127.0.0.1:10140"):
+        check(opt in p.stdout, "--help does not mention %s" % opt)
+
+
+def test_empty_filter_values_are_refused():
+    for args in (("-d", ""), ("-t", ""), ("-p", ""), ("--device=",), ("-d", ","),
+                 ("--type", " ")):
+        p = stat(*args)
+        eq(p.returncode, 2, "exit status of %r" % (args,))
+        check("empty" in p.stderr, "the message says the value is empty", p.stderr)
+
+
+def test_default_view_fits_80_columns():
+    with Registry("narrow") as reg:
+        p, steady = start_sim(reg, "--devices", 2, "--events", 8000, "--capacity")
+        for args in ((), ("--list",), ("-b", "--top", "5")):
+            out = stat("--name", reg.name, *args)
+            eq(out.returncode, 0, "exit status of %r" % (args,))
+            wide = [l for l in out.stdout.splitlines() if len(l) > 80]
+            eq(wide, [], "lines wider than 80 columns in %r" % (args,))
+        stop_sim(p)
+
+
 def test_nothing_found_exits_1():
     with Registry("none") as reg:
         for args in ((), ("--json",), ("-b",), ("--leaks",), ("--list",), ("--csv",),
@@ -58,7 +86,10 @@ def test_nothing_found_exits_1():
         # A segment exists, but not for that pid.
         reps = run_sim(reg, "--devices", 1, "--events", 100)
         pid = reps["final"]["pid"]
-        eq(stat("--name", reg.name, "-p", pid + 1000000).returncode, 1, "unknown pid")
+        p = stat("--name", reg.name, "-p", pid + 1000000)
+        eq(p.returncode, 1, "unknown pid")
+        check("No ttshm writer with the selected pid in registry" in p.stdout,
+              "the message names the pid filter, not 'no segments'", p.stdout)
         eq(stat("--name", reg.name, "-p", pid).returncode, 0, "known pid")
         eq(stat("--name", reg.name).returncode, 0, "registry with a segment")
         # TT_SHM_NAME selects the registry when --name is not given.
@@ -105,9 +136,35 @@ def test_good_segment_shown_next_to_a_bad_one():
         write_shm("/dev/shm/ttshm.%s.1" % reg.name, os.urandom(4096))
         doc = stat_json(reg, expect_rc=3)
         eq(one_segment(doc)["name"], reps["final"]["segment"], "the good segment is shown")
+        eq([e["name"] for e in doc["errors"]], ["ttshm.%s.1" % reg.name],
+           "the bad segment is named in errors")
         p = stat("--name", reg.name, "--leaks")
         eq(p.returncode, 3, "exit status of --leaks with a bad neighbour")
         check("2 leaked buffers" in p.stdout, "the good segment's leaks are shown", p.stdout)
+
+
+def test_busy_segments_do_not_hide_a_good_one():
+    """Empty objects held locked look like writers stopped mid-start: each one
+    is reported busy (after a bounded wait), the good segment is shown."""
+    import fcntl
+    with Registry("busy") as reg:
+        reps = run_sim(reg, "--devices", 1, "--events", 200, "--leak", 1)  # slot 0
+        fds = []
+        try:
+            for slot in range(1, 101):
+                fd = os.open("/dev/shm/ttshm.%s.%d" % (reg.name, slot), os.O_CREAT | os.O_RDWR,
+                             0o600)
+                fcntl.lockf(fd, fcntl.LOCK_EX)
+                fds.append(fd)
+            doc = stat_json(reg, expect_rc=3)
+            eq(one_segment(doc)["name"], reps["final"]["segment"], "the good segment is shown")
+            eq(len(doc["errors"]), 100, "every busy object is named")
+            p = stat("--name", reg.name, "--leaks")
+            eq(p.returncode, 3, "exit status of --leaks next to busy objects")
+            check("1 leaked buffer (" in p.stdout, "the good segment's leak", p.stdout)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 def test_sim_usage():
