@@ -49,15 +49,13 @@ def main(argv=None):
     p.add_argument("-f", "--fields", action="append", metavar="GLOB",
                    help="only the counters whose name matches (repeatable; e.g. 'live_*')")
     p.add_argument("--all-users", action="store_true", help="every user's segments, with their owners")
-    p.add_argument("--schema", type=int, choices=statjson.SCHEMAS, default=statjson.SCHEMAS[0],
-                   help="document version: 2 (tt-shm-stat today) or 1 (before ttshm.stat/2)")
     p.add_argument("--name", default=os.environ.get("TT_SHM_NAME") or None, help="only this registry (default $TT_SHM_NAME, else all)")
     a = p.parse_args(argv)
     filters = statjson.Filters(devices=a.device, types=a.type, pids=a.pid, counters=a.fields)
     try:
         doc, status = statjson.build(
             registry=a.name, buffers=a.buffers, leaks=a.leaks, sort=a.sort, top=a.top,
-            filters=filters, schema=a.schema, all_users=a.all_users, warn=lambda msg: print(msg, file=sys.stderr),
+            filters=filters, all_users=a.all_users, warn=lambda msg: print(msg, file=sys.stderr),
         )
     except errors.Error as e:
         print(f"python -m ttshm: {e}", file=sys.stderr)

@@ -4,16 +4,11 @@
 Every part of the schema lives in this module, so that it follows
 reader/stat/out_json.c (and reader/stat/collect.c: what is read, filtered,
 summed and sorted, and the exit status) in one place; docs/tt-shm-stat.md
-documents the schema. Two versions:
-
-ttshm.stat/2 (the default): times, tags and chip ids as decimal strings with
-exact seconds beside the times, snapshot time, buffer ages, segment owner and
-skipped slots, segments that could not be read, device identity, bulk_freed,
-other users' segments counted (or shown with all_users); buffers in table
-order unless sorted.
-
-ttshm.stat/1 (tt-shm-stat before the change to /2): times and tags as numbers,
-buffers sorted by size by default.
+documents the schema, "ttshm.stat/2": times, tags and chip ids as decimal
+strings with exact seconds beside the times, snapshot time, buffer ages,
+segment owner and skipped slots, segments that could not be read, device
+identity, other users' segments counted (or shown with all_users); buffers in
+table order unless sorted.
 """
 import dataclasses
 import fnmatch
@@ -25,23 +20,14 @@ from .reader import open as open_segment
 from .reader import segments
 from .types import CLOCK_MONOTONIC_COARSE, ZERO_COUNTERS, DeviceIdentity, MemType, WriterState
 
-SCHEMAS = (2, 1)
+SCHEMA = "ttshm.stat/2"
 
-# Counter fields in the order out_json.c prints them; capacity is the largest
-# published over the writers, every other field is summed in the totals.
-COUNTER_FIELDS = {
-    1: ("live_bytes", "live_count", "peak_bytes", "allocs", "frees", "alloc_bytes",
-        "unknown_frees", "duplicate_allocs", "dropped", "capacity_bytes"),
-    2: ("live_bytes", "live_count", "peak_bytes", "allocs", "frees", "alloc_bytes",
-        "unknown_frees", "duplicate_allocs", "dropped", "bulk_freed", "capacity_bytes"),
-}
-
-# Errors that make /1 exit 3 (a bad or incompatible segment); /2 exits 3 on
-# any segment it could not read.
-BAD_V1 = (errors.BadMagic, errors.VersionMismatch, errors.CorruptSegment, errors.InsecureSegment)
+# Counter fields in the order out_json.c prints them.
+COUNTER_FIELDS = ("live_bytes", "live_count", "peak_bytes", "allocs", "frees", "alloc_bytes",
+                  "unknown_frees", "duplicate_allocs", "dropped", "bulk_freed", "capacity_bytes")
 
 # A segment a writer keeps busy (taking it over) is retried this far apart,
-# for this long per segment (/1: 40 tries), and this long per refresh (/2).
+# for this long per segment, and this long per refresh.
 BUSY_PAUSE_S = 0.005
 SEGMENT_BUDGET_S = 0.1
 REFRESH_BUDGET_S = 1.0
@@ -93,18 +79,19 @@ def _status_word(state):
     return {WriterState.EXITED: "leaked", WriterState.DIED: "stale"}.get(state, "live")
 
 
-def _devices(schema, filters, table, identity):
+def _devices(filters, table, identity):
     """table[device][type] -> Counters; identity[device] -> DeviceIdentity."""
     out = []
     for d, dev in enumerate(table):
         if not filters.device(d) or not any(filters.type(t) and dev[t].active for t in MemType):
             continue
-        entry = {"device": d}
-        if schema >= 2:
-            ident = identity[d] if d < len(identity) else DeviceIdentity(0, "")
-            entry["unique_id"] = f"0x{ident.unique_id:016x}" if ident.unique_id else None
-            entry["name"] = ident.name or None
-        shown = [f for f in COUNTER_FIELDS[schema] if filters.counter(f)]
+        ident = identity[d] if d < len(identity) else DeviceIdentity(0, "")
+        entry = {
+            "device": d,
+            "unique_id": f"0x{ident.unique_id:016x}" if ident.unique_id else None,
+            "name": ident.name or None,
+        }
+        shown = [f for f in COUNTER_FIELDS if filters.counter(f)]
         entry["types"] = {t.name: {f: getattr(dev[t], f) for f in shown} for t in MemType if filters.type(t)}
         out.append(entry)
     return out
@@ -133,6 +120,7 @@ def _totals(filters, live):
                 if not filters.type(t):
                     continue
                 c, x = stats.devices[d][t], totals[d][t]
+                # Capacity is the largest published; every other field adds up.
                 for f in fields:
                     if f not in ("capacity_bytes", "capacity_banks", "reserved"):
                         x[f] += getattr(c, f)
@@ -142,10 +130,9 @@ def _totals(filters, live):
     return table, identity
 
 
-def _sort_key(schema, sort):
+def _sort_key(sort):
     def tail(seg, b):
-        t = (b.device, int(b.type), b.address, seg)
-        return t + (b.tag, b.timestamp_ns) if schema >= 2 else t
+        return (b.device, int(b.type), b.address, seg, b.tag, b.timestamp_ns)
 
     if sort == "size":
         return lambda row: (-row[1].size,) + tail(*row)
@@ -176,37 +163,32 @@ def _read(info, want_buffers, budget_s):
         time.sleep(BUSY_PAUSE_S)
 
 
-def build(registry=None, buffers=False, leaks=False, sort=None, top=0, filters=None, schema=2,
-          all_users=False, warn=None):
+def build(registry=None, buffers=False, leaks=False, sort=None, top=0, filters=None, all_users=False,
+          warn=None):
     """Returns (document, exit status) as `tt-shm-stat --json` would, with
     --name registry, -b/--buffers, --leaks, --sort (None, "size", "age" or
-    "address"), --top, --all-users and the filters; schema 2 or 1.
-    warn(message) gets what tt-shm-stat prints on stderr."""
-    if schema not in SCHEMAS:
-        raise ValueError(f"schema must be one of {SCHEMAS}")
+    "address"), --top, --all-users and the filters. warn(message) gets what
+    tt-shm-stat prints on stderr."""
     filters = filters or Filters()
     warn = warn or (lambda msg: None)
     want_buffers = buffers or leaks or top > 0 or sort is not None  # --top/--sort alone: -b
-    if sort is None and (top or schema == 1):
-        sort = "size"  # --top N: the N largest (/1 sorted by size always)
+    if sort is None and top:
+        sort = "size"  # --top N: the N largest
     now_mono = time.clock_gettime_ns(CLOCK_MONOTONIC_COARSE)
     now_real = time.clock_gettime_ns(time.CLOCK_REALTIME)
 
     read, problems, unreadable, others, bad = [], [], 0, 0, False
     me = os.geteuid()
     t0 = time.monotonic()
-    # /2 lists every user's segments and counts (or, with all_users, shows)
-    # the others'; /1 listed this user's own.
-    for info in segments(registry, all_users=schema >= 2):
+    # Every user's segments: the others' are counted, or shown with all_users.
+    for info in segments(registry, all_users=True):
         if info.unreadable:
             unreadable += 1
             continue
         if not all_users and me != 0 and info.owner_uid != me:
             others += 1
             continue
-        budget = SEGMENT_BUDGET_S if schema >= 2 else 40 * BUSY_PAUSE_S
-        if schema >= 2:
-            budget = max(0.0, min(budget, REFRESH_BUDGET_S - (time.monotonic() - t0)))
+        budget = max(0.0, min(SEGMENT_BUDGET_S, REFRESH_BUDGET_S - (time.monotonic() - t0)))
         try:
             r = _read(info, want_buffers, budget)
         except errors.NoSuchSegment:
@@ -216,9 +198,8 @@ def build(registry=None, buffers=False, leaks=False, sort=None, top=0, filters=N
             continue
         except errors.Error as e:
             warn(f"tt-shm-stat: {info.name}: {e.strerror or e}")
-            if schema >= 2 or isinstance(e, BAD_V1):
-                bad = True
-                problems.append({"name": info.name, "owner_uid": info.owner_uid, "error": e.strerror or str(e)})
+            bad = True
+            problems.append({"name": info.name, "owner_uid": info.owner_uid, "error": e.strerror or str(e)})
             continue
         if filters.pids is not None and r.status.pid not in filters.pids:
             continue
@@ -229,38 +210,28 @@ def build(registry=None, buffers=False, leaks=False, sort=None, top=0, filters=N
 
     rows = None
     if want_buffers and sort is not None:
-        rows = sorted(((i, b) for i, r in enumerate(read) for b in r.buffers), key=_sort_key(schema, sort))
+        rows = sorted(((i, b) for i, r in enumerate(read) for b in r.buffers), key=_sort_key(sort))
         if top:
             rows = rows[:top]
 
     doc_segments = []
     for i, r in enumerate(read):
         st = r.status
-        seg = {"name": r.info.name}
-        if schema >= 2:
-            seg.update(registry=r.info.registry, slot=r.info.slot, owner_uid=r.info.owner_uid)
-        seg.update(pid=st.pid, generation=st.generation, state=st.state.label)
-        seg.update(_time(schema, "started", st.started_ns))
-        seg.update(_time(schema, "ended", st.ended_ns))
+        seg = {"name": r.info.name, "registry": r.info.registry, "slot": r.info.slot, "owner_uid": r.info.owner_uid,
+               "pid": st.pid, "generation": st.generation, "state": st.state.label}
+        seg.update(_time("started", st.started_ns))
+        seg.update(_time("ended", st.ended_ns))
         seg["previous"] = _previous(st.previous)
-        seg["devices"] = _devices(schema, filters, r.stats.devices, r.stats.identity)
+        seg["devices"] = _devices(filters, r.stats.devices, r.stats.identity)
         if want_buffers:
             mine = r.buffers if rows is None else [b for j, b in rows if j == i]
-            seg["buffers"] = [_buffer(schema, b, _status_word(st.state), now_mono) for b in mine]
-        if schema >= 2:
-            seg["skipped"] = r.skipped
+            seg["buffers"] = [_buffer(b, _status_word(st.state), now_mono) for b in mine]
+        seg["skipped"] = r.skipped
         doc_segments.append(seg)
 
-    doc = {"schema": f"ttshm.stat/{schema}"}
-    if schema >= 2:
-        doc.update(_time(schema, "time", now_real))
-    doc["segments"] = doc_segments
-    if schema >= 2:
-        doc["errors"] = problems
-        doc["unreadable"] = unreadable
-        doc["other_users"] = others
     table, identity = _totals(filters, [r.stats for r in read if r.status.state == WriterState.ALIVE])
-    doc["totals"] = {"devices": _devices(schema, filters, table, identity)}
+    doc = {"schema": SCHEMA, **_time("time", now_real), "segments": doc_segments, "errors": problems,
+           "unreadable": unreadable, "other_users": others, "totals": {"devices": _devices(filters, table, identity)}}
     if not read and not bad:
         warn("tt-shm-stat: no ttshm segments found" + (f" in registry {registry}" if registry else "")
              + (" readable by this user" if unreadable else ""))
@@ -268,21 +239,25 @@ def build(registry=None, buffers=False, leaks=False, sort=None, top=0, filters=N
     return doc, status
 
 
-def _time(schema, name, ns):
-    if schema >= 2:
-        return {f"{name}_ns": str(ns), f"{name}_s": Seconds(ns)}
-    return {f"{name}_ns": ns}
+def _time(name, ns):
+    """64-bit times as decimal strings (JavaScript and jq lose digits past
+    2^53), with exact seconds beside them."""
+    return {f"{name}_ns": str(ns), f"{name}_s": Seconds(ns)}
 
 
-def _buffer(schema, b, word, now_mono):
-    out = {"device": b.device, "type": b.type.name if isinstance(b.type, MemType) else "?", "address": b.address, "size": b.size,
-           "generation": b.generation, "tid": b.tid}
-    if schema >= 2:
-        out.update(timestamp_ns=str(b.timestamp_ns), age_s=Seconds(b.age_ns(now_mono)), tag=str(b.tag))
-    else:
-        out.update(timestamp_ns=b.timestamp_ns, tag=b.tag)
-    out["status"] = word
-    return out
+def _buffer(b, word, now_mono):
+    return {
+        "device": b.device,
+        "type": b.type.name if isinstance(b.type, MemType) else "?",
+        "address": b.address,
+        "size": b.size,
+        "generation": b.generation,
+        "tid": b.tid,
+        "timestamp_ns": str(b.timestamp_ns),
+        "age_s": Seconds(b.age_ns(now_mono)),
+        "tag": str(b.tag),
+        "status": word,
+    }
 
 
 def _string(s):

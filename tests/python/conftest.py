@@ -7,7 +7,6 @@ here from TTSHM_TEST_BIN_DIR (ctest sets it; default: build/). Every test
 records into a registry of its own, removed before and after it, so the suite
 runs in parallel with the other suites.
 """
-import functools
 import glob
 import itertools
 import json
@@ -97,9 +96,8 @@ class Registry:
         return (json.loads(p.stdout), p.returncode) + ((p.stdout,) if text else ())
 
     def python_json(self, *args, prefix=()):
-        """python -m ttshm on this registry, in the document version this
-        tree's tt-shm-stat prints: (document, exit status, text, stderr)."""
-        p = subprocess.run(list(prefix) + [sys.executable, "-m", "ttshm", "--json", "--schema", str(stat_schema()), "--name", self.name]
+        """python -m ttshm on this registry: (document, exit status, text, stderr)."""
+        p = subprocess.run(list(prefix) + [sys.executable, "-m", "ttshm", "--json", "--name", self.name]
                            + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
         return json.loads(p.stdout), p.returncode, p.stdout, p.stderr
 
@@ -109,20 +107,6 @@ class Registry:
                 p.kill()
             p.communicate()
         self.clean()
-
-
-@functools.lru_cache(maxsize=None)
-def stat_schema():
-    """The version of the document this tree's tt-shm-stat --json prints."""
-    p = subprocess.run([STAT, "--json", "--name", "no_such_registry_here"], stdout=subprocess.PIPE, text=True, timeout=60)
-    return int(json.loads(p.stdout)["schema"].rpartition("/")[2])
-
-
-@functools.lru_cache(maxsize=None)
-def stat_has_option(option):
-    """Whether this tree's tt-shm-stat --help lists option (e.g. "--fields")."""
-    p = subprocess.run([STAT, "--help"], stdout=subprocess.PIPE, text=True, timeout=60)
-    return f" {option} " in p.stdout or f" {option}\n" in p.stdout
 
 
 def _reports(text):

@@ -38,7 +38,7 @@ def test_status_stats_buffers_equal_tt_shm_stat(registry):
         stats = seg.stats()
         bufs = seg.buffers()
     assert st.state == ttshm.WriterState.ALIVE and st.pid == p.pid == sdoc["pid"]
-    # int(): ttshm.stat/2 gives 64-bit times and tags as decimal strings
+    # int(): the JSON gives 64-bit times and tags as decimal strings
     assert (st.generation, st.started_ns, st.ended_ns) == (sdoc["generation"], int(sdoc["started_ns"]), int(sdoc["ended_ns"]))
     assert st.registry == registry.name and st.previous is None
     assert st.abi_major == ttshm.ABI_MAJOR
