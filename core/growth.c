@@ -69,10 +69,10 @@ uint64_t ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n)
     return total;
 }
 
-/* cur_slots, doubled until live records fill at most num/den of it. */
-static uint64_t size_filled_at_most(uint64_t live, uint64_t cur_slots, uint64_t num, uint64_t den)
+/* from_slots, doubled until live records fill at most num/den of it. */
+static uint64_t size_filled_at_most(uint64_t live, uint64_t from_slots, uint64_t num, uint64_t den)
 {
-    uint64_t nslots = cur_slots;
+    uint64_t nslots = from_slots;
     while (live * den > nslots * num && nslots < TTSHM_MAX_TABLE)
         nslots <<= 1;
     return nslots;
@@ -278,16 +278,17 @@ static void grow_locked(struct ttshm_writer *w, uint64_t epoch, enum ttshm_grow_
 
     uint64_t live_bytes, live = ttshm_live_total(w->hdr, &live_bytes);
     uint64_t nslots = ttshm_table_size_for(live, cur->nslots);
-    /* A prepared table will do if the records fill at most half of it: one
+    /* A prepared table will do if the records fill at most half of it (one
      * sized for a growth at 3/4 still takes the records of a growth that
-     * waited for it until 7/8. */
+     * waited for it until 7/8), and if it is not larger than the records
+     * need now (one prepared for a growth that then stopped). */
     uint64_t enough = size_filled_at_most(live, cur->nslots, 1, 2);
     bool pending;
-    struct ttshm_table *nt = ttshm_preparer_take(w, enough, false, &pending);
+    struct ttshm_table *nt = ttshm_preparer_take(w, enough, nslots, false, &pending);
     if (nt == NULL && pending) {
         if (mode == TTSHM_GROW_IF_NEEDED && ttshm_used_total(cur) <= TTSHM_HOLD_AT(cur->nslots))
             return; /* the table still has room: let the preparer finish */
-        nt = ttshm_preparer_take(w, enough, true, &pending);
+        nt = ttshm_preparer_take(w, enough, nslots, true, &pending);
     }
     struct ttshm_view *mig = calloc(1, sizeof *mig), *done = calloc(1, sizeof *done);
     int rc = (mig && done) ? 0 : -TTSHM_E_NOMEM;

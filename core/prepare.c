@@ -49,8 +49,10 @@ static void make_table(struct ttshm_writer *w, struct ttshm_preparer *p)
 {
     uint64_t nslots = p->want_slots;
     p->want_slots = 0;
-    if (p->ready != NULL && p->ready->nslots >= nslots)
-        return; /* what is ready will do */
+    if (p->ready != NULL && p->ready->nslots == nslots) {
+        pthread_cond_broadcast(&p->done); /* the request is served: the reclaimer may go on */
+        return;                           /* what is ready will do */
+    }
     p->busy = true;
     pthread_mutex_unlock(&p->lock);
     struct ttshm_table *t = ttshm_table_pool_take(w, nslots);
@@ -62,11 +64,11 @@ static void make_table(struct ttshm_writer *w, struct ttshm_preparer *p)
     p->busy = false;
     pthread_cond_broadcast(&p->done);
     if (t != NULL) {
-        struct ttshm_table *smaller = p->ready;
+        struct ttshm_table *other = p->ready; /* of another size */
         p->ready = t;
-        if (smaller != NULL) {
+        if (other != NULL) {
             pthread_mutex_unlock(&p->lock);
-            ttshm_table_discard(w, smaller);
+            ttshm_table_discard(w, other);
             pthread_mutex_lock(&p->lock);
         }
     }
@@ -212,9 +214,11 @@ void ttshm_preparer_request(struct ttshm_writer *w, const struct ttshm_table *cu
     int cancel = ttshm_nocancel_begin();
     /* A rebuild at a size the spare has (or will have, once the table just
      * drained has had its grace period) takes the spare at growth time:
-     * nothing to make. */
-    if (!ttshm_table_pool_covers(p, want, want) &&
-        ensure_started(w, &p->maker, maker_main, "ttshm-prepare")) {
+     * nothing to make, unless a table of another size is ready, which the
+     * maker then replaces (with the spare if it is there). */
+    bool covered =
+        ttshm_table_pool_covers(p, want, want) && (p->ready == NULL || p->ready->nslots == want);
+    if (!covered && ensure_started(w, &p->maker, maker_main, "ttshm-prepare")) {
         p->want_slots = want;
         pthread_cond_signal(&p->maker.wake);
     }
@@ -260,8 +264,8 @@ void ttshm_retire_table(struct ttshm_writer *w, struct ttshm_table *t)
     retire(w, NULL, t);
 }
 
-struct ttshm_table *ttshm_preparer_take(struct ttshm_writer *w, uint64_t min_slots, bool wait,
-                                        bool *pending)
+struct ttshm_table *ttshm_preparer_take(struct ttshm_writer *w, uint64_t min_slots,
+                                        uint64_t max_slots, bool wait, bool *pending)
 {
     struct ttshm_preparer *p = &w->prep;
     struct ttshm_table *t = NULL;
@@ -269,15 +273,14 @@ struct ttshm_table *ttshm_preparer_take(struct ttshm_writer *w, uint64_t min_slo
     /* Waiting out a table being made, or the drained table that becomes the
      * spare after its grace period (microseconds, unless this process's
      * threads are starved of CPU), costs less than making another. */
-    uint64_t max_slots = 4 * min_slots; /* a spare much too large would waste the memory */
     while (wait && !p->stop &&
            ((p->maker.started && (p->want_slots != 0 || p->busy)) ||
             (p->spare_reserved && ttshm_table_pool_covers(p, min_slots, max_slots))))
         pthread_cond_wait(&p->done, &p->lock);
-    /* Any prepared table will do if it is large enough: it is unpublished. A
-     * smaller one stays for the thread to replace (discarding a large table
-     * takes milliseconds: not on a recording thread). */
-    if (p->ready != NULL && p->ready->nslots >= min_slots) {
+    /* A prepared table of another size stays for the thread to replace
+     * (discarding a large table takes milliseconds: not on a recording
+     * thread). */
+    if (p->ready != NULL && p->ready->nslots >= min_slots && p->ready->nslots <= max_slots) {
         t = p->ready;
         p->ready = NULL;
     } else {

@@ -228,11 +228,11 @@ void ttshm_preparer_init(struct ttshm_writer *w);
  * projected at the growth threshold, from how many of the slots claimed
  * since the table was published went to new records rather than to churn. */
 void ttshm_preparer_request(struct ttshm_writer *w, const struct ttshm_table *cur);
-/* The prepared table if it has at least min_slots, else NULL; *pending
- * tells whether the preparer is making one right now. wait: first wait
- * until it is done. */
-struct ttshm_table *ttshm_preparer_take(struct ttshm_writer *w, uint64_t min_slots, bool wait,
-                                        bool *pending);
+/* The prepared table, or else the spare, if it has min_slots to max_slots
+ * slots; else NULL. *pending tells whether one is on its way (being made,
+ * or becoming the spare). wait: first wait until it is there. */
+struct ttshm_table *ttshm_preparer_take(struct ttshm_writer *w, uint64_t min_slots,
+                                        uint64_t max_slots, bool wait, bool *pending);
 void ttshm_preparer_stop(struct ttshm_writer *w);
 
 #endif
