@@ -3,7 +3,10 @@
 # exactly what to install. Extra packages (e.g. clang for the fuzzer) may be
 # passed as arguments.
 set -euo pipefail
-need=(cmake make gcc g++ pkg-config liburcu-dev libcunit1-dev libmicrohttpd-dev python3 "$@")
+# python3-pytest*, -setuptools, -wheel, -pip, -venv: the Python package (python/), its tests and
+# its offline install (pip install --no-build-isolation ./python).
+need=(cmake make gcc g++ pkg-config liburcu-dev libcunit1-dev libmicrohttpd-dev python3
+      python3-pytest python3-pytest-xdist python3-setuptools python3-wheel python3-pip python3-venv "$@")
 missing=()
 for p in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
