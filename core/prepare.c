@@ -197,6 +197,12 @@ static uint64_t projected_live(struct ttshm_writer *w, const struct ttshm_table 
     uint64_t claimed = used - cur->start_live;
     if (gained > claimed)
         gained = claimed;
+    /* Mostly churn (fewer than one claim in four a new record): the jitter
+     * of a steady live count is no trend, and a table made larger on it
+     * would be made for nothing (a growth takes no table larger than the
+     * records need then). */
+    if (gained * 4 < claimed)
+        return live;
     return live + (grow_at - used) * gained / claimed;
 }
 
