@@ -33,7 +33,9 @@ int ttshm_table_validate(const struct ttshm_table_header *t, uint64_t mapped_siz
         atomic_load_explicit(&t->epoch, memory_order_relaxed) != epoch)
         return -TTSHM_E_BUSY; /* a different session or table: the caller re-reads */
     if (atomic_load_explicit(&t->nslots, memory_order_relaxed) != nslots ||
-        atomic_load_explicit(&t->slot_size, memory_order_relaxed) != sizeof(struct ttshm_slot))
+        atomic_load_explicit(&t->slot_size, memory_order_relaxed) != sizeof(struct ttshm_slot) ||
+        atomic_load_explicit(&t->ctl_offset, memory_order_relaxed) != TTSHM_CTL_OFFSET ||
+        atomic_load_explicit(&t->slots_offset, memory_order_relaxed) != ttshm_slots_offset(nslots))
         return -TTSHM_E_CORRUPT;
     if (nslots < TTSHM_MIN_TABLE || nslots > TTSHM_MAX_TABLE || (nslots & (nslots - 1)) != 0 ||
         mapped_size < ttshm_table_bytes(nslots))

@@ -27,7 +27,7 @@
 
 #define TTSHM_HEADER_MAGIC 0x3147455348535454ull /* "TTSHSEG1" little-endian */
 #define TTSHM_TABLE_MAGIC  0x3142415448535454ull /* "TTSHTAB1" */
-#define TTSHM_ABI_MAJOR    2
+#define TTSHM_ABI_MAJOR    3
 #define TTSHM_ABI_MINOR    0
 
 #define TTSHM_TYPE_SLOTS 8   /* counter blocks per device: 7 types + 1 spare */
@@ -104,7 +104,7 @@ struct ttshm_header {
     uint32_t abi_minor;       /* additions only */
     uint32_t word_size;       /* sizeof(void *) of the writer: 8 */
     uint32_t header_size;     /* sizeof(struct ttshm_header) */
-    uint32_t slot_size;       /* sizeof(struct ttshm_slot) */
+    uint32_t slot_size;       /* sizeof(struct ttshm_slot): 32 */
     uint32_t max_devices;     /* TTSHM_MAX_DEVICES */
     uint32_t type_slots;      /* TTSHM_TYPE_SLOTS */
     uint32_t counters_offset; /* offsetof(struct ttshm_header, counters) */
@@ -135,27 +135,28 @@ struct ttshm_header {
     _Atomic uint64_t tables_created;      /* table objects this session created */
     _Atomic uint64_t table_bytes_created; /* ... their total size */
 
-    /* Free-all epoch of each device x type: a record carries the epoch it was
-     * made in and is dead once its epoch moved on (ttshm_record_free_all). */
-    alignas(TTSHM_CACHELINE) _Atomic uint64_t epoch[TTSHM_MAX_DEVICES][TTSHM_TYPE_SLOTS];
-    struct ttshm_device_ident device_ident[TTSHM_MAX_DEVICES];
+    alignas(TTSHM_CACHELINE) struct ttshm_device_ident device_ident[TTSHM_MAX_DEVICES];
 
     alignas(128) struct ttshm_counter_block counters[TTSHM_MAX_DEVICES][TTSHM_TYPE_SLOTS];
     struct ttshm_prev_session prev;
 };
 
-/* ---- a table object: a 64-byte table header, then nslots slots ---- */
+/* ---- a table object ----
+ * A 64-byte table header, then nslots 32-bit control words (ctl), then
+ * nslots 32-byte slots: a probe walks the dense control words (16 to a
+ * cache line) and touches a slot only where the hash fragment matches. */
 struct ttshm_table_header {
     _Atomic uint64_t magic;       /* TTSHM_TABLE_MAGIC */
     _Atomic uint64_t instance_id; /* the writer session that made it */
     _Atomic uint64_t epoch;       /* matches header.table_epoch / old_epoch */
     _Atomic uint64_t nslots;      /* power of two */
-    _Atomic uint64_t slot_size;
-    _Atomic uint64_t generation; /* of the session that made it (its records' generation) */
-    uint64_t reserved[2];
+    _Atomic uint64_t slot_size;   /* sizeof(struct ttshm_slot): 32 */
+    _Atomic uint64_t generation;  /* of the session that made it (its records' generation) */
+    _Atomic uint64_t ctl_offset;  /* TTSHM_CTL_OFFSET: 64 */
+    _Atomic uint64_t slots_offset; /* ttshm_slots_offset(nslots) */
 };
 
-/* Slot states (low 3 bits of ctl; the rest is a version bumped on every change). */
+/* Slot states (ctl bits 0-2). */
 enum ttshm_slot_state {
     TTSHM_SLOT_EMPTY = 0,  /* never used: ends a probe chain */
     TTSHM_SLOT_BUSY = 1,   /* a writer thread is filling it */
@@ -163,32 +164,57 @@ enum ttshm_slot_state {
     TTSHM_SLOT_TOMB = 3,   /* freed (or moved to the new table) */
     TTSHM_SLOT_MOVING = 4, /* live, being copied to the new table */
 };
-#define TTSHM_CTL_STATE(c)    ((unsigned)((c)&7u))
-#define TTSHM_CTL_NEXT(c, st) ((((c) >> 3) + 1) << 3 | (uint64_t)(st))
 
-/* One live buffer: one cache line. The fields are read by readers with relaxed
- * loads between two loads of ctl (a per-slot seqlock); `check` is a hash of
- * the other fields so a torn or forged copy is detected. The key of a record
- * is (device, type, address), and for a CB also its owner, kept in `tag`. */
+/* A control word: state:3 | fragment:7 | version:22 (bits 0-2, 3-9, 10-31).
+ * The version moves on at every change of the word (wrapping), so a CAS
+ * from a value read earlier proves that the slot read since is still
+ * current, and a reader's copy between two equal loads is not torn. The
+ * fragment is 7 bits of the key's hash (ttshm_hash_frag) while the slot is
+ * BUSY, LIVE or MOVING: probes compare it before touching the slot. */
+#define TTSHM_CTL_STATE(c)     ((unsigned)((c)&7u))
+#define TTSHM_CTL_FRAG(c)      ((unsigned)(((c) >> 3) & 0x7fu))
+#define TTSHM_CTL_VERSION_BITS 22
+
+static inline uint32_t ttshm_ctl_next(uint32_t c, unsigned state, unsigned frag)
+{
+    return (((c >> 10) + 1u) << 10) | ((frag & 0x7fu) << 3) | state;
+}
+
+static inline unsigned ttshm_hash_frag(uint64_t hash)
+{
+    return (unsigned)(hash >> 57);
+}
+
+/* One live buffer: 32 bytes. Readers copy the four words with relaxed loads
+ * between two loads of the slot's control word (a per-slot seqlock). The key
+ * of a record is (device, type, address), and for a CB also its owner, kept
+ * in `tag`. */
 struct ttshm_slot {
-    _Atomic uint64_t ctl;
     _Atomic uint64_t address;
-    _Atomic uint64_t size;
     _Atomic uint64_t tag;
-    _Atomic uint64_t timestamp_ns;
-    _Atomic uint64_t meta;  /* device:16 | type:8 | reserved:8 | tid:32 */
-    _Atomic uint64_t epoch; /* header.epoch[device][type] when it was made */
-    _Atomic uint64_t check;
+    _Atomic uint64_t key;    /* device:6 | type:3 | size:55 (bits 58, 55, 0) */
+    _Atomic uint64_t origin; /* tid:22 | time:42 (bits 42, 0): CLOCK_MONOTONIC_COARSE in ms */
 };
 
-#define TTSHM_META(dev, type, tid)                                                                 \
-    (((uint64_t)(dev) << 48) | ((uint64_t)(type) << 40) | (uint64_t)(uint32_t)(tid))
-#define TTSHM_META_KEY(m)    ((m)&0xffffff0000000000ull) /* device and type */
-#define TTSHM_META_DEVICE(m) ((uint32_t)((m) >> 48))
-#define TTSHM_META_TYPE(m)   ((uint32_t)(((m) >> 40) & 0xff))
-#define TTSHM_META_TID(m)    ((uint32_t)(m))
+#define TTSHM_SIZE_BITS 55
+#define TTSHM_SIZE_MASK ((1ull << TTSHM_SIZE_BITS) - 1)
+#define TTSHM_KEY(dev, type, size)                                                                 \
+    (((uint64_t)(dev) << 58) | ((uint64_t)(type) << 55) | ((uint64_t)(size)&TTSHM_SIZE_MASK))
+#define TTSHM_KEY_DEVTYPE(k) ((k)&0xff80000000000000ull) /* device and type */
+#define TTSHM_KEY_DEVICE(k)  ((uint32_t)((k) >> 58))
+#define TTSHM_KEY_TYPE(k)    ((uint32_t)(((k) >> 55) & 7u))
+#define TTSHM_KEY_SIZE(k)    ((k)&TTSHM_SIZE_MASK)
 
-_Static_assert(sizeof(struct ttshm_slot) == 64, "slot is one cache line");
+#define TTSHM_TID_BITS  22 /* Linux thread ids are below 2^22 (PID_MAX_LIMIT) */
+#define TTSHM_TIME_MASK ((1ull << 42) - 1)
+#define TTSHM_ORIGIN(tid, ms)                                                                      \
+    (((uint64_t)((tid) & ((1u << TTSHM_TID_BITS) - 1)) << 42) | ((uint64_t)(ms)&TTSHM_TIME_MASK))
+#define TTSHM_ORIGIN_TID(o) ((uint32_t)((o) >> 42))
+#define TTSHM_ORIGIN_MS(o)  ((o)&TTSHM_TIME_MASK)
+
+#define TTSHM_CTL_OFFSET sizeof(struct ttshm_table_header)
+
+_Static_assert(sizeof(struct ttshm_slot) == 32, "two slots to a cache line");
 _Static_assert(sizeof(struct ttshm_table_header) == 64, "table header is one cache line");
 _Static_assert(sizeof(struct ttshm_counter_block) == 128, "counter block is two cache lines");
 _Static_assert(offsetof(struct ttshm_header, magic) == 0, "magic first");
@@ -199,9 +225,27 @@ _Static_assert(sizeof(uint64_t) == 8 && sizeof(void *) == 8, "64-bit only");
 /* Size of the header object file (header rounded up to a page). */
 #define TTSHM_HEADER_OBJECT_SIZE (((sizeof(struct ttshm_header) + 4095) / 4096) * 4096)
 
+/* Where the slots begin: after the control words (a multiple of 64 bytes,
+ * as nslots >= TTSHM_MIN_TABLE). */
+static inline uint64_t ttshm_slots_offset(uint64_t nslots)
+{
+    return TTSHM_CTL_OFFSET + nslots * sizeof(uint32_t);
+}
+
 static inline uint64_t ttshm_table_bytes(uint64_t nslots)
 {
-    return sizeof(struct ttshm_table_header) + nslots * sizeof(struct ttshm_slot);
+    return ttshm_slots_offset(nslots) + nslots * sizeof(struct ttshm_slot);
+}
+
+/* The control words and the slots of a mapped table object. */
+static inline _Atomic uint32_t *ttshm_table_ctl(void *table_base)
+{
+    return (_Atomic uint32_t *)((char *)table_base + TTSHM_CTL_OFFSET);
+}
+
+static inline struct ttshm_slot *ttshm_table_slots(void *table_base, uint64_t nslots)
+{
+    return (struct ttshm_slot *)((char *)table_base + ttshm_slots_offset(nslots));
 }
 
 /* ---- helpers shared by both libraries (layout.c, names.c) ---- */
@@ -230,21 +274,6 @@ static inline uint64_t ttshm_key_hash(uint32_t device, uint32_t type, uint64_t a
 {
     return ttshm_mix64(address ^ ((uint64_t)device << 48) ^ ((uint64_t)type << 40) ^
                        (owner * 0x9e3779b97f4a7c15ull));
-}
-
-/* Check word of a slot's fields. */
-static inline uint64_t ttshm_slot_check(uint64_t address, uint64_t size, uint64_t tag, uint64_t ts,
-                                        uint64_t meta, uint64_t epoch)
-{
-    /* Each field through its own odd multiplier, then one full mix: cheap on
-     * the write path, and any single changed field changes the result. */
-    uint64_t h = address * 0x9e3779b97f4a7c15ull;
-    h ^= size * 0xc2b2ae3d27d4eb4full;
-    h ^= tag * 0x165667b19e3779f9ull;
-    h ^= ts * 0xd6e8feb86659fd93ull;
-    h ^= meta * 0xff51afd7ed558ccdull;
-    h ^= epoch * 0xc4ceb9fe1a85ec53ull;
-    return ttshm_mix64(h);
 }
 
 /* Live count and bytes of a counter block, derived so they are never negative
