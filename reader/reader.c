@@ -4,8 +4,11 @@
  * input: every size, offset and index is checked before use, every loop is
  * bounded, and nothing is written. Consistency comes from version words the
  * writer bumps around every change: the header's seq (identity, tables) and
- * each slot's ctl (a per-slot seqlock). Data is copied out with relaxed loads,
- * then an acquire fence, then the version is re-read (Boehm, MSPC 2012).
+ * each slot's 32-bit control word (a per-slot seqlock, beside the slots in
+ * the table object). Data is copied out with relaxed loads, then an acquire
+ * fence, then the version is re-read (Boehm, MSPC 2012); a copy is accepted
+ * only within TTSHM_COPY_WINDOW_NS, as the slot version is 22 bits (see
+ * copy_slot).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -27,6 +30,7 @@
 #define HEADER_SPINS      100 /* header seq reads before asking whether the writer lives */
 #define SNAPSHOT_TRIES    8   /* whole-scan retries when the tables change under us */
 #define SLOT_TRIES        64  /* per-slot spinning retries before waiting (wait.h) */
+#define SCAN_CHUNK        64  /* slots a scan copies under one clock pair (TTSHM_COPY_WINDOW_NS) */
 #define MAX_HEADER_OBJECT (64u << 20)
 /* read_identity: seq stayed odd and no process holds the writer's lock: the
  * writer died mid-update; the fields were copied anyway (nothing changes them). */
@@ -38,7 +42,8 @@ struct mapped_table {
     size_t bytes;
     uint64_t epoch;
     uint64_t nslots;
-    uint64_t generation; /* of the session that made it: its records' generation */
+    uint64_t generation;   /* of the session that made it: its records' generation */
+    _Atomic uint32_t *ctl; /* nslots control words */
     struct ttshm_slot *slots;
 };
 
@@ -75,6 +80,16 @@ static inline uint64_t ld(const _Atomic uint64_t *p)
 static inline uint64_t ld_acq(const _Atomic uint64_t *p)
 {
     return atomic_load_explicit((_Atomic uint64_t *)p, memory_order_acquire);
+}
+
+static inline uint32_t ld32(const _Atomic uint32_t *p)
+{
+    return atomic_load_explicit((_Atomic uint32_t *)p, memory_order_relaxed);
+}
+
+static inline uint32_t ld32_acq(const _Atomic uint32_t *p)
+{
+    return atomic_load_explicit((_Atomic uint32_t *)p, memory_order_acquire);
 }
 
 /* Whether this call may go on waiting for a header (TTSHM_HEADER_BUDGET_NS). */
@@ -252,7 +267,8 @@ static int map_table(struct ttshm_reader *r, struct mapped_table *t, uint64_t ep
     t->epoch = epoch;
     t->nslots = nslots;
     t->generation = ld(&((const struct ttshm_table_header *)p)->generation);
-    t->slots = (struct ttshm_slot *)((char *)p + sizeof(struct ttshm_table_header));
+    t->ctl = ttshm_table_ctl(p);
+    t->slots = ttshm_table_slots(p, nslots);
     return 0;
 }
 
@@ -691,52 +707,90 @@ int ttshm_reader_stats(ttshm_reader *r, struct ttshm_stats *out)
 
 /* ---- entries ---- */
 
-enum slot_read { SLOT_NONE, SLOT_LIVE, SLOT_SKIPPED };
+enum slot_read { SLOT_NONE, SLOT_LIVE, SLOT_SKIPPED, SLOT_RETRY };
 
-/* A record is dead once its device x type epoch moved on (a free-all). */
-static bool stale(const struct ttshm_header *h, uint32_t dev, uint32_t type, uint64_t epoch)
+/*
+ * Copy windows and the 22-bit version (docs/format.md, "Read protocol").
+ *
+ * A copy of a slot is accepted when its control word read the same before
+ * and after the relaxed loads of the slot's four words. The version in the
+ * word is only 22 bits: a writer that took the slot through exactly 2^22
+ * transitions (or a multiple) between our two loads would leave the word
+ * equal while we copied a mix of records. Every transition costs the writer
+ * a lock-prefixed read-modify-write of the word or a whole recording call,
+ * so 2^22 of them on one slot take at least ~20 ms. Every copy the reader
+ * accepts is therefore made within TTSHM_COPY_WINDOW_NS (2 ms, wait.h) of
+ * CLOCK_MONOTONIC: a scan times chunks of SCAN_CHUNK slots (one clock pair
+ * per chunk, taken only where a slot was copied) and redoes a chunk that
+ * took longer, timing each slot's copy on its own; a lookup times its whole
+ * probe and probes again if it took longer. A copy slower than the window
+ * (the reader preempted in the middle) is retried like a changed slot.
+ */
+
+/* One attempt at copying slot i of t, whose control word read c1 (LIVE or
+ * MOVING). SLOT_RETRY: the word changed meanwhile. */
+static inline enum slot_read copy_slot(const struct mapped_table *t, uint64_t i, uint32_t c1,
+                                       struct ttshm_entry *e)
 {
-    return ld_acq(&h->epoch[dev][type]) != epoch;
+    const struct ttshm_slot *s = &t->slots[i];
+    uint64_t address = ld(&s->address), tag = ld(&s->tag), key = ld(&s->key);
+    uint64_t origin = ld(&s->origin);
+    atomic_thread_fence(memory_order_acquire);
+    if (ld32(&t->ctl[i]) != c1)
+        return SLOT_RETRY;
+    uint32_t dev = TTSHM_KEY_DEVICE(key), type = TTSHM_KEY_TYPE(key);
+    if (dev >= TTSHM_MAX_DEVICES || type >= TTSHM_MEM_TYPE_COUNT)
+        return SLOT_SKIPPED; /* stable but impossible: a corrupt or forged slot */
+    *e = (struct ttshm_entry){.device = dev,
+                              .type = type,
+                              .address = address,
+                              .size = TTSHM_KEY_SIZE(key),
+                              .tag = tag,
+                              .timestamp_ns = TTSHM_ORIGIN_MS(origin) * 1000000ull,
+                              .generation = t->generation,
+                              .tid = TTSHM_ORIGIN_TID(origin)};
+    return SLOT_LIVE;
 }
 
-/* Copies one slot of table t out, validated; never returns a torn or forged
+/* What a control word's state says before any copy: SLOT_NONE (EMPTY,
+ * TOMB), SLOT_LIVE (LIVE, MOVING: copy it), SLOT_RETRY (BUSY: being
+ * written), SLOT_SKIPPED (states 5-7, which no writer stores). */
+static inline enum slot_read ctl_class(uint32_t c)
+{
+    switch (TTSHM_CTL_STATE(c)) {
+    case TTSHM_SLOT_EMPTY:
+    case TTSHM_SLOT_TOMB:
+        return SLOT_NONE;
+    case TTSHM_SLOT_LIVE:
+    case TTSHM_SLOT_MOVING:
+        return SLOT_LIVE;
+    case TTSHM_SLOT_BUSY:
+        return SLOT_RETRY;
+    default:
+        return SLOT_SKIPPED;
+    }
+}
+
+/* Copies slot i of table t out, validated; never returns a torn or forged
  * entry. A slot being written (BUSY) or changing is read again: SLOT_TRIES
- * times at once, then while its writer lives, within the bounds of wait.h. */
-static enum slot_read read_slot(const struct ttshm_header *h, const struct mapped_table *t,
-                                const struct ttshm_slot *s, struct ttshm_entry *e,
-                                struct slot_wait *w)
+ * times at once, then while its writer lives, within the bounds of wait.h.
+ * timed: each copy must fit TTSHM_COPY_WINDOW_NS, else it is read again. */
+static enum slot_read read_slot(const struct mapped_table *t, uint64_t i, struct ttshm_entry *e,
+                                struct slot_wait *w, bool timed)
 {
     uint64_t since = 0;
-    for (int i = 0;; i++) {
-        if (i >= SLOT_TRIES && !slot_wait_more(w, &since))
+    for (int n = 0;; n++) {
+        if (n >= SLOT_TRIES && !slot_wait_more(w, &since))
             return SLOT_SKIPPED;
-        uint64_t c1 = ld_acq(&s->ctl);
-        unsigned st = TTSHM_CTL_STATE(c1);
-        if (st == TTSHM_SLOT_EMPTY || st == TTSHM_SLOT_TOMB)
-            return SLOT_NONE;
-        if (st != TTSHM_SLOT_LIVE && st != TTSHM_SLOT_MOVING)
-            continue; /* BUSY: being written */
-        uint64_t address = ld(&s->address), size = ld(&s->size), tag = ld(&s->tag);
-        uint64_t ts = ld(&s->timestamp_ns), meta = ld(&s->meta), epoch = ld(&s->epoch);
-        uint64_t check = ld(&s->check);
-        atomic_thread_fence(memory_order_acquire);
-        if (ld(&s->ctl) != c1)
-            continue;
-        uint32_t dev = TTSHM_META_DEVICE(meta), type = TTSHM_META_TYPE(meta);
-        if (check != ttshm_slot_check(address, size, tag, ts, meta, epoch) ||
-            dev >= TTSHM_MAX_DEVICES || type >= TTSHM_MEM_TYPE_COUNT)
-            return SLOT_SKIPPED; /* stable but wrong: a corrupt or forged slot */
-        if (stale(h, dev, type, epoch))
-            return SLOT_NONE;
-        *e = (struct ttshm_entry){.device = dev,
-                                  .type = type,
-                                  .address = address,
-                                  .size = size,
-                                  .tag = tag,
-                                  .timestamp_ns = ts,
-                                  .generation = t->generation,
-                                  .tid = TTSHM_META_TID(meta)};
-        return SLOT_LIVE;
+        uint64_t t0 = timed ? reader_now_ns() : 0;
+        uint32_t c1 = ld32_acq(&t->ctl[i]);
+        enum slot_read rd = ctl_class(c1);
+        if (rd == SLOT_LIVE)
+            rd = copy_slot(t, i, c1, e);
+        if (rd == SLOT_LIVE && timed && reader_now_ns() - t0 > TTSHM_COPY_WINDOW_NS)
+            rd = SLOT_RETRY; /* preempted mid-copy: the version may have wrapped */
+        if (rd != SLOT_RETRY)
+            return rd;
     }
 }
 
@@ -779,16 +833,64 @@ static int sink_put(struct ttshm_reader *r, struct sink *k, const struct ttshm_e
     return 0;
 }
 
+/* Reads slots [from, to) of t into v (at most SCAN_CHUNK entries), counting
+ * skipped ones; the scan's fast path: the control words are walked and a
+ * slot is touched only when LIVE or MOVING (or BUSY, through read_slot).
+ * timed: each copy is timed on its own (read_slot); else *t0 is set (once
+ * a slot is copied) to the clock before the chunk's first copy, and the
+ * caller times the whole chunk from it. */
+static size_t scan_chunk(const struct mapped_table *t, uint64_t from, uint64_t to,
+                         struct ttshm_entry *v, struct slot_wait *w, bool timed, uint64_t *skipped,
+                         uint64_t *t0)
+{
+    size_t n = 0;
+    for (uint64_t i = from; i < to; i++) {
+        uint32_t c = ld32_acq(&t->ctl[i]);
+        enum slot_read rd = ctl_class(c);
+        if (rd == SLOT_NONE)
+            continue;
+        if (timed)
+            rd = read_slot(t, i, &v[n], w, true);
+        else {
+            if (*t0 == 0) {
+                /* The chunk's first copy: its window begins at a load of
+                 * the word after the clock is read. */
+                *t0 = reader_now_ns();
+                c = ld32_acq(&t->ctl[i]);
+                rd = ctl_class(c);
+                if (rd == SLOT_NONE)
+                    continue;
+            }
+            if (rd == SLOT_LIVE)
+                rd = copy_slot(t, i, c, &v[n]);
+            if (rd == SLOT_RETRY)
+                rd = read_slot(t, i, &v[n], w, false);
+        }
+        if (rd == SLOT_SKIPPED)
+            (*skipped)++;
+        else if (rd == SLOT_LIVE)
+            n++;
+    }
+    return n;
+}
+
 static int scan_table(struct ttshm_reader *r, const struct mapped_table *t, struct sink *k,
                       struct slot_wait *w, uint64_t *skipped)
 {
-    for (uint64_t i = 0; i < t->nslots && k->stop == 0; i++) {
-        struct ttshm_entry e;
-        enum slot_read rd = read_slot(r->hdr, t, &t->slots[i], &e, w);
-        if (rd == SLOT_SKIPPED)
-            (*skipped)++;
-        else if (rd == SLOT_LIVE) {
-            int rc = sink_put(r, k, &e);
+    struct ttshm_entry v[SCAN_CHUNK];
+    for (uint64_t from = 0; from < t->nslots && k->stop == 0; from += SCAN_CHUNK) {
+        uint64_t to = from + SCAN_CHUNK < t->nslots ? from + SCAN_CHUNK : t->nslots;
+        uint64_t sk = 0, t0 = 0;
+        size_t n = scan_chunk(t, from, to, v, w, false, &sk, &t0);
+        if (t0 != 0 && reader_now_ns() - t0 > TTSHM_COPY_WINDOW_NS) {
+            /* The chunk's copies are not known to fit the window: again,
+             * each copy timed on its own. */
+            sk = 0;
+            n = scan_chunk(t, from, to, v, w, true, &sk, &t0);
+        }
+        *skipped += sk;
+        for (size_t j = 0; j < n && k->stop == 0; j++) {
+            int rc = sink_put(r, k, &v[j]);
             if (rc)
                 return rc;
         }
@@ -953,20 +1055,31 @@ int ttshm_reader_foreach(ttshm_reader *r, ttshm_entry_fn fn, void *ctx)
     return guarded(r, foreach_call, &k);
 }
 
-static bool probe_table(const struct ttshm_header *h, const struct mapped_table *t, uint32_t device,
-                        uint32_t type, uint64_t address, uint64_t owner, uint64_t hash,
-                        struct ttshm_entry *out, struct slot_wait *w)
+static bool probe_table(const struct mapped_table *t, uint32_t device, uint32_t type,
+                        uint64_t address, uint64_t owner, uint64_t hash, struct ttshm_entry *out,
+                        struct slot_wait *w)
 {
     if (t->base == NULL)
         return false;
+    unsigned frag = ttshm_hash_frag(hash);
     uint64_t i = hash & (t->nslots - 1);
     for (unsigned n = 0; n < TTSHM_MAX_PROBE; n++, i = (i + 1) & (t->nslots - 1)) {
-        const struct ttshm_slot *s = &t->slots[i];
-        if (TTSHM_CTL_STATE(ld_acq(&s->ctl)) == TTSHM_SLOT_EMPTY)
+        uint32_t c = ld32_acq(&t->ctl[i]);
+        unsigned st = TTSHM_CTL_STATE(c);
+        if (st == TTSHM_SLOT_EMPTY)
             return false;
+        /* Only a slot holding (or being filled with) a key of our hash
+         * fragment can be ours: a BUSY slot of another fragment is not
+         * waited for. */
+        if ((st != TTSHM_SLOT_LIVE && st != TTSHM_SLOT_MOVING && st != TTSHM_SLOT_BUSY) ||
+            TTSHM_CTL_FRAG(c) != frag)
+            continue;
         struct ttshm_entry e;
-        if (read_slot(h, t, s, &e, w) == SLOT_LIVE && e.device == device && e.type == type &&
-            e.address == address && ttshm_key_owner(type, e.tag) == owner) {
+        enum slot_read rd = st == TTSHM_SLOT_BUSY ? SLOT_RETRY : copy_slot(t, i, c, &e);
+        if (rd == SLOT_RETRY)
+            rd = read_slot(t, i, &e, w, false);
+        if (rd == SLOT_LIVE && e.device == device && e.type == type && e.address == address &&
+            ttshm_key_owner(type, e.tag) == owner) {
             *out = e;
             return true;
         }
@@ -996,8 +1109,11 @@ static int lookup_call(struct ttshm_reader *r, void *arg)
         if (rc)
             return rc;
         /* Old table first: a record moves old -> new, never back. */
-        bool found = probe_table(r->hdr, &r->old, device, type, address, owner, hash, out, &w) ||
-                     probe_table(r->hdr, &r->cur, device, type, address, owner, hash, out, &w);
+        uint64_t t0 = reader_now_ns();
+        bool found = probe_table(&r->old, device, type, address, owner, hash, out, &w) ||
+                     probe_table(&r->cur, device, type, address, owner, hash, out, &w);
+        if (reader_now_ns() - t0 > TTSHM_COPY_WINDOW_NS)
+            continue; /* a copy may be older than the version's wrap: probe again */
         if (seq_unchanged(r, id.seq))
             return found ? 0 : -TTSHM_E_NOTFOUND;
     }

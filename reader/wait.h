@@ -20,6 +20,14 @@
 #define TTSHM_SLOT_WAIT_NS (200 * 1000000ull)
 #define TTSHM_CALL_WAIT_NS (500 * 1000000ull)
 
+/* Longest copy of a slot the reader accepts, from the clock read before its
+ * first load of the control word to the clock read after its second. The
+ * word's version is 22 bits: a writer needs at least ~20 ms for 2^22
+ * changes of one slot (each is a lock-prefixed read-modify-write or a whole
+ * recording call), so a copy within 2 ms that saw one version twice cannot
+ * have seen it wrap (reader.c, copy_slot). */
+#define TTSHM_COPY_WINDOW_NS (2 * 1000000ull)
+
 uint64_t reader_now_ns(void); /* CLOCK_MONOTONIC */
 
 /* Sleeps about 50 us (a writer that is mid-update is given the CPU). */
