@@ -88,22 +88,15 @@ static uint64_t chunk_count(const struct ttshm_table *t)
     return (t->nslots + TTSHM_MIGRATE_CHUNK - 1) / TTSHM_MIGRATE_CHUNK;
 }
 
-bool ttshm_slot_drop(struct ttshm_slot *s, struct ttshm_header *h)
+bool ttshm_slot_drop(struct ttshm_table *t, uint64_t i, struct ttshm_header *h)
 {
-    uint64_t ctl = atomic_load_explicit(&s->ctl, memory_order_acquire);
-    uint64_t size = atomic_load_explicit(&s->size, memory_order_relaxed);
-    uint64_t meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
-    uint32_t dev = TTSHM_META_DEVICE(meta), type = TTSHM_META_TYPE(meta);
-    if (TTSHM_CTL_STATE(ctl) != TTSHM_SLOT_LIVE || dev >= TTSHM_MAX_DEVICES ||
-        type >= TTSHM_MEM_TYPE_COUNT ||
-        !atomic_compare_exchange_strong_explicit(&s->ctl, &ctl,
-                                                 TTSHM_CTL_NEXT(ctl, TTSHM_SLOT_TOMB),
-                                                 memory_order_seq_cst, memory_order_relaxed))
+    uint64_t key;
+    if (!ttshm_slot_retire(t, i, &key))
         return false;
-    struct ttshm_counter_block *c = &h->counters[dev][type];
+    struct ttshm_counter_block *c = &h->counters[TTSHM_KEY_DEVICE(key)][TTSHM_KEY_TYPE(key)];
     atomic_fetch_add_explicit(&c->dropped, 1, memory_order_release);
     atomic_fetch_add_explicit(&c->frees, 1, memory_order_release);
-    atomic_fetch_add_explicit(&c->freed_bytes, size, memory_order_release);
+    atomic_fetch_add_explicit(&c->freed_bytes, TTSHM_KEY_SIZE(key), memory_order_release);
     return true;
 }
 
@@ -118,9 +111,9 @@ static bool move_chunk(struct ttshm_view *v, struct ttshm_header *h, uint64_t id
     uint64_t end =
         first + TTSHM_MIGRATE_CHUNK < from->nslots ? first + TTSHM_MIGRATE_CHUNK : from->nslots;
     for (uint64_t i = first; i < end; i++) {
-        struct ttshm_move_out out = {NULL, 0, false};
-        if (ttshm_slot_move(&from->slots[i], v->cur, h, false, NULL, &out) == TTSHM_MOVE_FULL)
-            ttshm_slot_drop(&from->slots[i], h);
+        struct ttshm_move_out out = {0, 0, false};
+        if (ttshm_slot_move(from, i, v->cur, false, NULL, &out) == TTSHM_MOVE_FULL)
+            ttshm_slot_drop(from, i, h);
         claimed += out.claimed_empty;
     }
     if (claimed)

@@ -146,13 +146,13 @@ struct ttshm_header {
  * nslots 32-byte slots: a probe walks the dense control words (16 to a
  * cache line) and touches a slot only where the hash fragment matches. */
 struct ttshm_table_header {
-    _Atomic uint64_t magic;       /* TTSHM_TABLE_MAGIC */
-    _Atomic uint64_t instance_id; /* the writer session that made it */
-    _Atomic uint64_t epoch;       /* matches header.table_epoch / old_epoch */
-    _Atomic uint64_t nslots;      /* power of two */
-    _Atomic uint64_t slot_size;   /* sizeof(struct ttshm_slot): 32 */
-    _Atomic uint64_t generation;  /* of the session that made it (its records' generation) */
-    _Atomic uint64_t ctl_offset;  /* TTSHM_CTL_OFFSET: 64 */
+    _Atomic uint64_t magic;        /* TTSHM_TABLE_MAGIC */
+    _Atomic uint64_t instance_id;  /* the writer session that made it */
+    _Atomic uint64_t epoch;        /* matches header.table_epoch / old_epoch */
+    _Atomic uint64_t nslots;       /* power of two */
+    _Atomic uint64_t slot_size;    /* sizeof(struct ttshm_slot): 32 */
+    _Atomic uint64_t generation;   /* of the session that made it (its records' generation) */
+    _Atomic uint64_t ctl_offset;   /* TTSHM_CTL_OFFSET: 64 */
     _Atomic uint64_t slots_offset; /* ttshm_slots_offset(nslots) */
 };
 

@@ -28,11 +28,12 @@ static inline uint32_t thread_id(void)
     return tls_tid;
 }
 
-static inline uint64_t coarse_now_ns(void)
+/* Milliseconds: the coarse clock ticks once per jiffy (1 to 10 ms) anyway. */
+static inline uint64_t coarse_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static inline void add(_Atomic uint64_t *p, uint64_t v)
@@ -77,7 +78,7 @@ static bool note_claim(ttshm_writer *w, struct ttshm_view *v, struct ttshm_table
  * "Growth"). Returns TTSHM_DUPLICATE if the move found an earlier record of
  * the key and took its place, TTSHM_DROPPED if the current table had no room. */
 static enum ttshm_result chase(ttshm_writer *w, const struct ttshm_record *rec,
-                               struct ttshm_table *placed, struct ttshm_slot *slot,
+                               struct ttshm_table *placed, uint64_t slot,
                                struct ttshm_counter_block *c, bool dedup, uint32_t tid)
 {
     enum ttshm_result res = TTSHM_RECORDED;
@@ -86,13 +87,13 @@ static enum ttshm_result chase(ttshm_writer *w, const struct ttshm_record *rec,
         if (__builtin_expect(now->cur == placed, 1))
             return res;
         struct ttshm_move_out out;
-        enum ttshm_move m = ttshm_slot_move(slot, now->cur, w->hdr, dedup, rec, &out);
+        enum ttshm_move m = ttshm_slot_move(placed, slot, now->cur, dedup, rec, &out);
         if (m == TTSHM_MOVE_FULL) {
             /* No room, and `placed` may already be drained and retired: the
              * record cannot stay there. Unless the migration moved it
              * meanwhile. Only the tables' own gates hold back claims enough
              * to make this rare. */
-            return ttshm_slot_drop(slot, w->hdr) ? TTSHM_DROPPED : res;
+            return ttshm_slot_drop(placed, slot, w->hdr) ? TTSHM_DROPPED : res;
         }
         if (m == TTSHM_MOVE_NONE)
             return res; /* moved by the migration (the slot may hold another record now) */
@@ -106,7 +107,7 @@ static enum ttshm_result chase(ttshm_writer *w, const struct ttshm_record *rec,
         }
         /* And check again: a further growth may have begun. */
         placed = now->cur;
-        slot = out.slot;
+        slot = out.index;
     }
 }
 
@@ -151,7 +152,6 @@ static enum ttshm_probe claim(ttshm_writer *w, struct ttshm_view **v,
                               const struct ttshm_record *rec, uint64_t hash, bool dedup,
                               uint32_t tid, struct claimed *out)
 {
-    const struct ttshm_header *h = w->hdr;
     uint64_t held_for = 0; /* the table this call held back for, once */
     enum ttshm_probe r;
     for (;;) {
@@ -177,13 +177,13 @@ static enum ttshm_probe claim(ttshm_writer *w, struct ttshm_view **v,
         /* A duplicate may still sit in the table being drained. */
         uint64_t size;
         if (dedup && (*v)->old != NULL &&
-            ttshm_table_remove((*v)->old, rec->meta, rec->address,
-                               ttshm_key_owner(TTSHM_META_TYPE(rec->meta), rec->tag), hash, h,
+            ttshm_table_remove((*v)->old, TTSHM_KEY_DEVTYPE(rec->key), rec->address,
+                               ttshm_key_owner(TTSHM_KEY_TYPE(rec->key), rec->tag), hash,
                                &size) == TTSHM_PROBE_DONE) {
             out->dup = true;
             out->dup_size = size;
         }
-        r = ttshm_table_claim(cur, rec, hash, dedup, h, &out->slot);
+        r = ttshm_table_claim(cur, rec, hash, dedup, &out->slot);
         if (__builtin_expect(r != TTSHM_PROBE_FULL, 1))
             break;
         /* No room within TTSHM_MAX_PROBE slots of a table at most half used:
@@ -215,12 +215,8 @@ static enum ttshm_result record_alloc(ttshm_writer *w, uint32_t device, enum tts
     struct ttshm_counter_block *c = &h->counters[device][type];
     const bool is_cb = type == TTSHM_CB;
     const uint32_t tid = thread_id();
-    struct ttshm_record rec = {address,
-                               size,
-                               tag,
-                               coarse_now_ns(),
-                               TTSHM_META(device, type, tid),
-                               atomic_load_explicit(&h->epoch[device][type], memory_order_acquire)};
+    struct ttshm_record rec = {address, tag, TTSHM_KEY(device, type, size),
+                               TTSHM_ORIGIN(tid, coarse_now_ms())};
     uint64_t hash = ttshm_key_hash(device, type, address, ttshm_key_owner(type, tag));
     enum ttshm_result result = TTSHM_RECORDED;
 
@@ -246,7 +242,7 @@ static enum ttshm_result record_alloc(ttshm_writer *w, uint32_t device, enum tts
         raise_peak(c, now + size);
         ttshm_slot_publish(&cl.slot, &rec);
         /* A duplicate found only in the table the record moved on to. */
-        enum ttshm_result moved = chase(w, &rec, v->cur, cl.slot.slot, c, !is_cb, tid);
+        enum ttshm_result moved = chase(w, &rec, v->cur, cl.slot.index, c, !is_cb, tid);
         if (moved != TTSHM_RECORDED)
             result = moved;
     }
@@ -260,7 +256,7 @@ static enum ttshm_result record_free(ttshm_writer *w, uint32_t device, enum ttsh
     struct ttshm_header *h = w->hdr;
     struct ttshm_counter_block *c = &h->counters[device][type];
     const uint32_t tid = thread_id();
-    uint64_t meta = TTSHM_META(device, type, 0);
+    uint64_t devtype = TTSHM_KEY_DEVTYPE(TTSHM_KEY(device, type, 0));
     uint64_t hash = ttshm_key_hash(device, type, address, owner);
     uint64_t size = 0;
 
@@ -272,9 +268,9 @@ static enum ttshm_result record_free(ttshm_writer *w, uint32_t device, enum ttsh
          * its copy is published before the old slot is retired. */
         r = TTSHM_PROBE_ABSENT;
         if (v->old != NULL)
-            r = ttshm_table_remove(v->old, meta, address, owner, hash, h, &size);
+            r = ttshm_table_remove(v->old, devtype, address, owner, hash, &size);
         if (r != TTSHM_PROBE_DONE)
-            r = ttshm_table_remove(v->cur, meta, address, owner, hash, h, &size);
+            r = ttshm_table_remove(v->cur, devtype, address, owner, hash, &size);
         /* Not found through a view a growth has since replaced: the record
          * may have moved to a table this view does not name. */
         struct ttshm_view *now = atomic_load_explicit(&w->view, memory_order_acquire);
@@ -352,18 +348,36 @@ enum ttshm_result ttshm_record_free_cb(ttshm_writer *w, uint32_t device, uint64_
     return res;
 }
 
-/* Every record carries the epoch of its device x type at its making: moving
- * the epoch on retires them all at once; their slots are reclaimed lazily.
+/* Retires every live record of `device` whose type is in `types`: a sweep
+ * of the tables of one view, the table being drained first (a record moves
+ * from it to the current one, never back), again if a growth replaced the
+ * view meanwhile. The counts are those of the records the sweep retired.
  * Called with the device's cb_lock held. */
-static void free_all_of_type(struct ttshm_header *h, uint32_t device, unsigned type)
+static void sweep(ttshm_writer *w, uint32_t device, unsigned types)
 {
-    atomic_fetch_add_explicit(&h->epoch[device][type], 1, memory_order_acq_rel);
-    struct ttshm_counter_block *c = &h->counters[device][type];
-    uint64_t count, bytes;
-    ttshm_counters_live(c, &count, &bytes);
-    add(&c->bulk_freed, count);
-    add(&c->frees, count);
-    add(&c->freed_bytes, bytes);
+    struct ttshm_swept swept = {{0}, {0}};
+    ttshm_rcu_read_lock();
+    struct ttshm_view *v = atomic_load_explicit(&w->view, memory_order_acquire);
+    for (;;) {
+        if (v->old != NULL)
+            ttshm_table_sweep(v->old, device, types, &swept);
+        ttshm_table_sweep(v->cur, device, types, &swept);
+        /* seq_cst, as the view's publication: a view replaced during the
+         * sweep is seen here, and its tables are swept in turn. */
+        struct ttshm_view *now = atomic_load_explicit(&w->view, memory_order_seq_cst);
+        if (now == v)
+            break;
+        v = now;
+    }
+    ttshm_rcu_read_unlock();
+    for (unsigned t = 0; t < TTSHM_MEM_TYPE_COUNT; t++) {
+        if (swept.count[t] == 0)
+            continue;
+        struct ttshm_counter_block *c = &w->hdr->counters[device][t];
+        add(&c->bulk_freed, swept.count[t]);
+        add(&c->frees, swept.count[t]);
+        add(&c->freed_bytes, swept.bytes[t]);
+    }
 }
 
 enum ttshm_result ttshm_record_free_all(ttshm_writer *w, uint32_t device, int type)
@@ -372,10 +386,9 @@ enum ttshm_result ttshm_record_free_all(ttshm_writer *w, uint32_t device, int ty
     bool all = type == TTSHM_ALL_TYPES;
     if (!accept(w, device, all ? 0u : (unsigned)type, &res))
         return res;
+    unsigned types = all ? (1u << TTSHM_MEM_TYPE_COUNT) - 1u : 1u << (unsigned)type;
     pthread_mutex_lock(&w->cb_lock[device]);
-    unsigned first = all ? 0u : (unsigned)type, end = all ? TTSHM_MEM_TYPE_COUNT : first + 1u;
-    for (unsigned t = first; t < end; t++)
-        free_all_of_type(w->hdr, device, t);
+    sweep(w, device, types);
     pthread_mutex_unlock(&w->cb_lock[device]);
     return TTSHM_RECORDED;
 }

@@ -149,10 +149,8 @@ static int start_session(struct ttshm_writer *w, bool taken_over, uint64_t initi
     store(&h->state, TTSHM_SEG_INIT);
     ttshm_unlink_slot_tables(w);
     for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++) {
-        for (unsigned t = 0; t < TTSHM_TYPE_SLOTS; t++) {
-            store(&h->epoch[d][t], 0);
+        for (unsigned t = 0; t < TTSHM_TYPE_SLOTS; t++)
             memset(&h->counters[d][t], 0, sizeof h->counters[d][t]);
-        }
         memset(&h->device_ident[d], 0, sizeof h->device_ident[d]);
     }
     store(&h->tables_created, 0);

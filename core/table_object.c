@@ -85,7 +85,8 @@ int ttshm_table_create(struct ttshm_writer *w, uint64_t nslots, struct ttshm_tab
     for (size_t off = 0; off < bytes; off += (size_t)page)
         atomic_store_explicit((_Atomic uint64_t *)((char *)p + off), 0, memory_order_relaxed);
     t->hdr = p;
-    t->slots = (struct ttshm_slot *)((char *)p + sizeof(struct ttshm_table_header));
+    t->ctl = ttshm_table_ctl(p);
+    t->slots = ttshm_table_slots(p, nslots);
     t->nslots = nslots;
     t->mask = nslots - 1;
     t->epoch = epoch;
@@ -96,6 +97,8 @@ int ttshm_table_create(struct ttshm_writer *w, uint64_t nslots, struct ttshm_tab
     atomic_store_explicit(&t->hdr->epoch, epoch, memory_order_relaxed);
     atomic_store_explicit(&t->hdr->nslots, nslots, memory_order_relaxed);
     atomic_store_explicit(&t->hdr->slot_size, sizeof(struct ttshm_slot), memory_order_relaxed);
+    atomic_store_explicit(&t->hdr->ctl_offset, TTSHM_CTL_OFFSET, memory_order_relaxed);
+    atomic_store_explicit(&t->hdr->slots_offset, ttshm_slots_offset(nslots), memory_order_relaxed);
     atomic_store_explicit(&t->hdr->generation, w->generation, memory_order_relaxed);
     atomic_store_explicit(&t->hdr->magic, TTSHM_TABLE_MAGIC, memory_order_release);
     atomic_fetch_add_explicit(&w->hdr->tables_created, 1, memory_order_relaxed);

@@ -30,10 +30,10 @@
 static void empty_table(struct ttshm_table *t)
 {
     for (uint64_t i = 0; i < t->nslots; i++) {
-        _Atomic uint64_t *ctl = &t->slots[i].ctl;
-        uint64_t c = atomic_load_explicit(ctl, memory_order_relaxed);
+        uint32_t c = atomic_load_explicit(&t->ctl[i], memory_order_relaxed);
         if (TTSHM_CTL_STATE(c) != TTSHM_SLOT_EMPTY)
-            atomic_store_explicit(ctl, TTSHM_CTL_NEXT(c, TTSHM_SLOT_EMPTY), memory_order_relaxed);
+            atomic_store_explicit(&t->ctl[i], ttshm_ctl_next(c, TTSHM_SLOT_EMPTY, 0),
+                                  memory_order_relaxed);
     }
     atomic_thread_fence(memory_order_release);
     t->retired_next = NULL;

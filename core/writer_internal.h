@@ -17,6 +17,7 @@
 /* The largest buffer recorded (256 TiB): a larger size is bad input,
  * counted as dropped, so that no byte counter (a sum of sizes) can wrap. */
 #define TTSHM_MAX_RECORD_BYTES (1ull << 48)
+_Static_assert(TTSHM_MAX_RECORD_BYTES <= TTSHM_SIZE_MASK, "a recorded size fits its slot field");
 /* Slots moved from the old table to the new one per recording call. */
 #define TTSHM_MIGRATE_CHUNK 32
 
@@ -24,7 +25,8 @@
 struct ttshm_table {
     struct ttshm_table *retired_next; /* on the reclaiming thread's list */
     struct ttshm_table_header *hdr;
-    struct ttshm_slot *slots;
+    _Atomic uint32_t *ctl;    /* nslots control words */
+    struct ttshm_slot *slots; /* nslots slots */
     uint64_t nslots;
     uint64_t mask;
     uint64_t epoch;
@@ -94,9 +96,9 @@ struct ttshm_writer {
     _Atomic int closed;   /* recording calls return TTSHM_OFF */
     _Atomic int reported; /* one stderr report per writer */
 
-    /* Per device: serialises CB records with the free of all CBs, so the
-     * epoch switch and the count of what it frees agree exactly. CB calls
-     * are per program, not per buffer: they can afford an uncontended lock. */
+    /* Per device: serialises CB records with the device's free-alls, so a
+     * CB is either swept or recorded after the sweep. CB calls are per
+     * program, not per buffer: they can afford an uncontended lock. */
     pthread_mutex_t cb_lock[TTSHM_MAX_DEVICES];
 
     /* Serialises growth, migration completion and close. */
@@ -121,7 +123,7 @@ void ttshm_forget_thread_id(void);
 
 /* table.c: the slot protocol on one table. */
 struct ttshm_record {
-    uint64_t address, size, tag, timestamp_ns, meta, epoch;
+    uint64_t address, tag, key, origin; /* as in struct ttshm_slot */
 };
 enum ttshm_probe {
     TTSHM_PROBE_DONE = 0,     /* claimed a free slot / found and removed */
@@ -130,24 +132,23 @@ enum ttshm_probe {
     TTSHM_PROBE_REPLACED = 3, /* claim found the key live and took its slot */
 };
 struct ttshm_claim {
-    struct ttshm_slot *slot;
-    uint64_t busy_ctl; /* ctl value the claim stored (state BUSY) */
+    struct ttshm_table *table;
+    uint64_t index;    /* the slot claimed */
+    uint32_t busy_ctl; /* control word the claim stored (state BUSY) */
     uint64_t old_size; /* REPLACED: size of the record taken over */
     bool was_empty;    /* the slot had never been used */
 };
 /* Claims a slot for rec (state BUSY): with dedup (non-CB types), the slot of a
- * live record with the same key is taken over (REPLACED). Stale CB records
- * are reclaimed. The caller updates counters, then calls ttshm_slot_publish. */
+ * live record with the same key is taken over (REPLACED). The caller updates
+ * counters, then calls ttshm_slot_publish. */
 enum ttshm_probe ttshm_table_claim(struct ttshm_table *t, const struct ttshm_record *rec,
-                                   uint64_t hash, bool dedup, const struct ttshm_header *h,
-                                   struct ttshm_claim *out);
+                                   uint64_t hash, bool dedup, struct ttshm_claim *out);
 void ttshm_slot_publish(const struct ttshm_claim *c, const struct ttshm_record *rec);
-/* Removes the live record with meta's device and type, address and owner
- * (ttshm_key_owner); its size in *size. In a table being drained, waits out
+/* Removes the live record of (devtype: TTSHM_KEY_DEVTYPE, address, owner:
+ * ttshm_key_owner); its size in *size. In a table being drained, waits out
  * a concurrent move of that very record. */
-enum ttshm_probe ttshm_table_remove(struct ttshm_table *t, uint64_t meta, uint64_t address,
-                                    uint64_t owner, uint64_t hash, const struct ttshm_header *h,
-                                    uint64_t *size);
+enum ttshm_probe ttshm_table_remove(struct ttshm_table *t, uint64_t devtype, uint64_t address,
+                                    uint64_t owner, uint64_t hash, uint64_t *size);
 enum ttshm_move {
     TTSHM_MOVE_NONE = 0,     /* nothing live to move */
     TTSHM_MOVE_DONE = 1,     /* moved */
@@ -155,15 +156,27 @@ enum ttshm_move {
     TTSHM_MOVE_FULL = 3,     /* `to` had no room: the record stays live where it was */
 };
 struct ttshm_move_out {
-    struct ttshm_slot *slot; /* where the copy went */
-    uint64_t old_size;       /* REPLACED: size of the record overwritten */
-    bool claimed_empty;      /* the copy took a never-used slot */
+    uint64_t index;     /* where the copy went in `to` */
+    uint64_t old_size;  /* REPLACED: size of the record overwritten */
+    bool claimed_empty; /* the copy took a never-used slot */
 };
-/* Moves one live record to `to`: LIVE -> MOVING, copy published, -> TOMB.
- * expect (if not NULL): only a record of its key and address. */
-enum ttshm_move ttshm_slot_move(struct ttshm_slot *s, struct ttshm_table *to,
-                                const struct ttshm_header *h, bool dedup,
-                                const struct ttshm_record *expect, struct ttshm_move_out *out);
+/* Moves the live record of slot i of `from` to `to`: LIVE -> MOVING, copy
+ * published, -> TOMB. expect (if not NULL): only a record of its key. */
+enum ttshm_move ttshm_slot_move(struct ttshm_table *from, uint64_t i, struct ttshm_table *to,
+                                bool dedup, const struct ttshm_record *expect,
+                                struct ttshm_move_out *out);
+/* Retires the live record of slot i (LIVE -> TOMB); its key word in *key.
+ * False if it was not live. */
+bool ttshm_slot_retire(struct ttshm_table *t, uint64_t i, uint64_t *key);
+/* What a sweep retired, per type. */
+struct ttshm_swept {
+    uint64_t count[TTSHM_TYPE_SLOTS], bytes[TTSHM_TYPE_SLOTS];
+};
+/* Retires every live record of `device` whose type is in the bit mask
+ * `types`; one being moved out of t is waited for (its copy is then in the
+ * table it went to, which the caller sweeps after t). */
+void ttshm_table_sweep(struct ttshm_table *t, uint32_t device, unsigned types,
+                       struct ttshm_swept *swept);
 
 /* growth.c */
 /* Live records of a header, summed from the counters; bytes in *bytes. */
@@ -202,10 +215,10 @@ void ttshm_finish_migration(struct ttshm_writer *w);
 /* Moves one chunk of v->old; returns v->old's epoch if that finished the
  * migration (the caller then calls ttshm_complete_migration), else 0. */
 uint64_t ttshm_migrate_step(struct ttshm_view *v, struct ttshm_header *h, uint32_t tid);
-/* Removes the live record of slot s (one no table had room for), counted as
- * dropped and as freed so that live counts keep matching the tables. False
- * if it was no longer live (moved or freed meanwhile). */
-bool ttshm_slot_drop(struct ttshm_slot *s, struct ttshm_header *h);
+/* Removes the live record of slot i of t (one no table had room for),
+ * counted as dropped and as freed so that live counts keep matching the
+ * tables. False if it was no longer live (moved or freed meanwhile). */
+bool ttshm_slot_drop(struct ttshm_table *t, uint64_t i, struct ttshm_header *h);
 void ttshm_complete_migration(struct ttshm_writer *w, uint64_t old_epoch);
 /* Grows (or rebuilds) table `epoch` if it is still the current one. Called
  * outside any RCU read-side section. */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The calls a real runtime needs beyond alloc/free (segment ABI 2): CBs with
- * an owner, bulk frees of a device (one type or all), device identity, and
- * the 64-bit free-all epoch that never brings freed records back.
+ * The calls a real runtime needs beyond alloc/free: CBs with an owner, bulk
+ * frees of a device (one type or all, also while the table grows), device
+ * identity, and header objects of older ABIs left alone.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -188,31 +188,41 @@ static void test_free_all_then_growth(void)
     teardown(w, r);
 }
 
-/* The free-all epoch is 64 bits: after 2^32 free-alls a record freed by the
- * first does not come back. (The epoch is moved to just below 2^32 through a
- * writable mapping, as 2^32 calls would take minutes.) */
-static void test_epoch_does_not_wrap(void)
+/* A free-all while a growth is moving records from the old table to the new
+ * one: the sweep takes the old table first and waits out records being
+ * moved, so no record of the device escapes into the new table, and every
+ * record of another device is still there, once. */
+static void test_free_all_during_migration(void)
 {
     ttshm_writer *w;
     ttshm_reader *r;
-    setup("wrap", 1024, &w, &r);
-    CU_ASSERT_EQUAL(ttshm_record_alloc(w, 0, TTSHM_CB, 0x4000, 32, 1), TTSHM_RECORDED);
-    char path[256];
-    tu_shm_path(path, sizeof path, ttshm_writer_segment_name(w));
-    int fd = open(path, O_RDWR);
-    CU_ASSERT_FATAL(fd >= 0);
-    struct ttshm_header *h = mmap(NULL, sizeof *h, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    CU_ASSERT_FATAL(h != MAP_FAILED);
-    close(fd);
-    atomic_store(&h->epoch[0][TTSHM_CB], (1ull << 32) - 1); /* the record is dead already */
+    setup("famig", 1024, &w, &r);
+    struct ttshm_status st = {.struct_size = sizeof st};
+    uint64_t i = 0;
+    /* Two devices, until a growth has begun (3/4 of 1024 slots used). */
+    do {
+        CU_ASSERT_EQUAL(ttshm_record_alloc(w, 5, TTSHM_DRAM, 0x1000 * i, 64, i), TTSHM_RECORDED);
+        CU_ASSERT_EQUAL(ttshm_record_alloc(w, 6, TTSHM_DRAM, 0x1000 * i, 32, i), TTSHM_RECORDED);
+        i++;
+        CU_ASSERT_EQUAL_FATAL(ttshm_reader_status(r, &st), 0);
+    } while (st.migrating_slots == 0 && i < 4096);
+    CU_ASSERT_FATAL(st.migrating_slots != 0);
+    CU_ASSERT_EQUAL(ttshm_record_free_all(w, 5, TTSHM_ALL_TYPES), TTSHM_RECORDED);
+    /* Finish the migration with more recording calls of device 6. */
+    for (uint64_t j = 0; j < 200; j++)
+        CU_ASSERT_EQUAL(ttshm_record_free(w, 6, TTSHM_DRAM, 0x1000 * (i + j)), TTSHM_UNKNOWN);
     uint64_t bytes;
-    CU_ASSERT_EQUAL(live(r, 0, TTSHM_CB, &bytes), 0);
-    CU_ASSERT_EQUAL(ttshm_record_free_cbs(w, 0), TTSHM_RECORDED); /* epoch 2^32 */
-    CU_ASSERT_EQUAL(atomic_load(&h->epoch[0][TTSHM_CB]), 1ull << 32);
-    CU_ASSERT_EQUAL(live(r, 0, TTSHM_CB, &bytes), 0);
-    struct ttshm_entry e;
-    CU_ASSERT_EQUAL(ttshm_reader_lookup_cb(r, 0, 0x4000, 1, &e), -TTSHM_E_NOTFOUND);
-    munmap(h, sizeof *h);
+    CU_ASSERT_EQUAL(live(r, 5, TTSHM_DRAM, &bytes), 0);
+    CU_ASSERT_EQUAL(live(r, 6, TTSHM_DRAM, &bytes), i);
+    CU_ASSERT_EQUAL(bytes, 32 * i);
+    struct ttshm_stats *s2 = stats(r);
+    CU_ASSERT_EQUAL(s2->dev[5][TTSHM_DRAM].live_count, 0);
+    CU_ASSERT_EQUAL(s2->dev[5][TTSHM_DRAM].bulk_freed, i);
+    CU_ASSERT_EQUAL(s2->dev[6][TTSHM_DRAM].live_count, i);
+    /* Each freed address can be used again, with no duplicate found. */
+    for (uint64_t j = 0; j < i; j++)
+        CU_ASSERT_EQUAL(ttshm_record_alloc(w, 5, TTSHM_DRAM, 0x1000 * j, 64, j), TTSHM_RECORDED);
+    CU_ASSERT_EQUAL(stats(r)->dev[5][TTSHM_DRAM].duplicate_allocs, 0);
     teardown(w, r);
 }
 
@@ -295,23 +305,22 @@ static void test_device_identity_never_torn(void)
     teardown(w, r);
 }
 
-/* A header object of segment ABI 1 (smaller than ABI 2's) under our first
- * slot: the writer records in the next slot and leaves that object exactly
- * as it was, for the tools of its ABI to read. */
-static void test_older_abi_header_left_as_is(void)
+/* A header object of an older segment ABI under our first slot (ABI 1's is
+ * smaller than ours, ABI 2's larger): the writer records in the next slot
+ * and leaves that object exactly as it was, for the tools of its ABI. */
+static void older_abi_header(uint32_t abi_major, size_t object_size)
 {
     ttshm_test_registry(reg, "oldabi");
     ttshm_test_unlink_registry(reg);
     char path[256], name[128];
     snprintf(name, sizeof name, "ttshm.%s.0", reg);
     tu_shm_path(path, sizeof path, name);
-    enum { ABI1_OBJECT = 69632 };
-    unsigned char *old = calloc(1, ABI1_OBJECT);
+    unsigned char *old = calloc(1, object_size);
     uint64_t magic = TTSHM_HEADER_MAGIC;
-    uint32_t abi[2] = {1, 0};
+    uint32_t abi[2] = {abi_major, 0};
     memcpy(old, &magic, sizeof magic);
     memcpy(old + 8, abi, sizeof abi);
-    CU_ASSERT_EQUAL_FATAL(tu_write_file(path, old, ABI1_OBJECT), 0);
+    CU_ASSERT_EQUAL_FATAL(tu_write_file(path, old, object_size), 0);
     ttshm_writer *w = NULL;
     CU_ASSERT_EQUAL_FATAL(tu_writer_open(reg, 1024, &w), 0);
     char expect[128];
@@ -319,12 +328,18 @@ static void test_older_abi_header_left_as_is(void)
     CU_ASSERT_STRING_EQUAL(ttshm_writer_segment_name(w), expect);
     size_t len = 0;
     unsigned char *now = tu_read_file(path, &len);
-    CU_ASSERT_EQUAL(len, ABI1_OBJECT);
-    CU_ASSERT(now != NULL && memcmp(now, old, ABI1_OBJECT) == 0);
+    CU_ASSERT_EQUAL(len, object_size);
+    CU_ASSERT(now != NULL && memcmp(now, old, object_size) == 0);
     free(now);
     free(old);
     ttshm_writer_close(w);
     ttshm_test_unlink_registry(reg);
+}
+
+static void test_older_abi_header_left_as_is(void)
+{
+    older_abi_header(1, 69632); /* the sizes those ABIs' header objects had */
+    older_abi_header(2, 77824);
 }
 
 /* A writer that died with buffers live; then a takeover that summarised it,
@@ -388,7 +403,7 @@ int main(void)
         {"cb_owners", test_cb_owners},
         {"free_all", test_free_all},
         {"free_all_then_growth", test_free_all_then_growth},
-        {"epoch_does_not_wrap", test_epoch_does_not_wrap},
+        {"free_all_during_migration", test_free_all_during_migration},
         {"device_identity", test_device_identity},
         {"device_identity_never_torn", test_device_identity_never_torn},
         {"older_abi_header_left_as_is", test_older_abi_header_left_as_is},
