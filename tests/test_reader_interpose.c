@@ -11,6 +11,10 @@
  *    after the header budget of docs/format.md section 6. Time is virtual:
  *    nanosleep adds to a clock offset and returns at once, so the bound is
  *    checked on the time the reader chose to wait, not on the machine's speed.
+ *  - the copy window (wait.h, TTSHM_COPY_WINDOW_NS): a reader whose
+ *    CLOCK_MONOTONIC moves on by more than the window between two reads
+ *    (as if preempted mid-copy) accepts no copy, as the 22-bit slot version
+ *    may have wrapped meanwhile.
  */
 #include "test_core_util.h"
 
@@ -35,7 +39,8 @@
 
 static void (*on_getlk)(void); /* run once, inside the next F_OFD_GETLK */
 static atomic_bool virtual_time;
-static _Atomic uint64_t slept_ns; /* virtual time the process chose to sleep */
+static _Atomic uint64_t slept_ns;      /* virtual time the process chose to sleep */
+static _Atomic uint64_t clock_step_ns; /* virtual time that passes at each CLOCK_MONOTONIC read */
 
 int fcntl(int fd, int cmd, ...)
 {
@@ -55,6 +60,8 @@ int clock_gettime(clockid_t clk, struct timespec *ts)
 {
     int rc = (int)syscall(SYS_clock_gettime, clk, ts);
     if (rc == 0 && atomic_load(&virtual_time)) {
+        if (clk == CLOCK_MONOTONIC)
+            atomic_fetch_add(&slept_ns, atomic_load(&clock_step_ns));
         uint64_t ns =
             (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec + atomic_load(&slept_ns);
         ts->tv_sec = (time_t)(ns / 1000000000ull);
@@ -217,11 +224,65 @@ static void test_stopped_writer_budget(void)
     ttshm_test_unlink_registry(reg);
 }
 
+/* ---- the copy window ---- */
+
+#define K_WINDOW 200 /* records: several scan chunks' worth of slots */
+
+static void window_calls(ttshm_reader *r, uint64_t step_ns, int *snap, size_t *n, uint64_t *skipped,
+                         int *lookup)
+{
+    struct ttshm_entry *v = NULL, e;
+    atomic_store(&clock_step_ns, step_ns);
+    atomic_store(&virtual_time, true);
+    *snap = ttshm_reader_snapshot(r, &v, n);
+    *skipped = ttshm_reader_skipped(r);
+    *lookup = ttshm_reader_lookup(r, 1, TTSHM_L1, 0x10000 * 7, &e);
+    atomic_store(&virtual_time, false);
+    atomic_store(&clock_step_ns, 0);
+    free(v);
+}
+
+static void test_copy_window(void)
+{
+    char reg[48], seg[96];
+    ttshm_test_registry(reg, "window");
+    ttshm_test_unlink_registry(reg);
+    ttshm_writer *w;
+    CU_ASSERT_EQUAL_FATAL(tu_writer_open(reg, 1024, &w), 0);
+    for (int i = 0; i < K_WINDOW; i++)
+        CU_ASSERT_EQUAL(ttshm_record_alloc(w, 1, TTSHM_L1, 0x10000 * (uint64_t)i, 64, 0),
+                        TTSHM_RECORDED);
+    snprintf(seg, sizeof seg, "%s", ttshm_writer_segment_name(w));
+    ttshm_writer_close(w); /* its records stay; no slot waits for it */
+    ttshm_reader *r;
+    CU_ASSERT_EQUAL_FATAL(ttshm_reader_open(seg, &r), 0);
+    int snap, lookup;
+    size_t n;
+    uint64_t skipped;
+    /* A clock that moves well within the window: every copy fits. */
+    window_calls(r, TTSHM_COPY_WINDOW_NS / 64, &snap, &n, &skipped, &lookup);
+    if (snap != 0 || n != K_WINDOW || skipped != 0 || lookup != 0)
+        TTSHM_TEST_FAILF("clock within the copy window: snapshot %d, %zu of %d entries, %llu "
+                         "skipped, lookup %d",
+                         snap, n, K_WINDOW, (unsigned long long)skipped, lookup);
+    /* Past the window between any two reads: no copy may be accepted. The
+     * slots are retried as if they changed, then skipped and counted; the
+     * lookup probes again until its attempts run out. */
+    window_calls(r, TTSHM_COPY_WINDOW_NS + 1000, &snap, &n, &skipped, &lookup);
+    if (snap != 0 || n != 0 || skipped != K_WINDOW || lookup != -TTSHM_E_BUSY)
+        TTSHM_TEST_FAILF("clock past the copy window: snapshot %d, %zu entries (0 expected), "
+                         "%llu skipped, lookup %d",
+                         snap, n, (unsigned long long)skipped, lookup);
+    ttshm_reader_close(r);
+    ttshm_test_unlink_registry(reg);
+}
+
 int main(void)
 {
     static const struct ttshm_test_case cases[] = {
         {"clean_exit_between_looks", test_clean_exit_between_looks},
         {"stopped_writer_budget", test_stopped_writer_budget},
+        {"copy_window", test_copy_window},
     };
     TTSHM_TEST_SUITE("reader_interpose", cases);
     int rc = ttshm_test_run();
