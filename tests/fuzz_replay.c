@@ -122,8 +122,7 @@ static void mutate(struct rel_rng *r, uint8_t *in, size_t size)
             put32(in + off, v);
             break;
         }
-        case 4:
-        case 5: { /* a table word: table header or a slot */
+        case 4: { /* a table word: table header or a slot */
             if (tl < 8)
                 break;
             size_t off = toff + 8 * rel_rng_below(r, tl / 8);
@@ -131,6 +130,21 @@ static void mutate(struct rel_rng *r, uint8_t *in, size_t size)
             memcpy(&v, in + off, 8);
             v = rel_rng_below(r, 2) ? interesting(r, v) : (v & ~7ull) | rel_rng_below(r, 8);
             memcpy(in + off, &v, 8);
+            break;
+        }
+        case 5: { /* a slot's control word: another state (any of 8), or junk */
+            size_t ctl = TTSHM_CTL_OFFSET;
+            uint64_t nslots = 0;
+            if (tl < ctl + 4)
+                break;
+            memcpy(&nslots, in + toff + offsetof(struct ttshm_table_header, nslots), 8);
+            if (nslots == 0 || nslots > (tl - ctl) / 4)
+                nslots = (tl - ctl) / 4;
+            size_t off = toff + ctl + 4 * rel_rng_below(r, nslots);
+            uint32_t v = get32(in + off);
+            v = rel_rng_below(r, 4) ? (v & ~7u) | (uint32_t)rel_rng_below(r, 8)
+                                    : (uint32_t)interesting(r, v);
+            put32(in + off, v);
             break;
         }
         case 6: /* shorter objects */

@@ -41,6 +41,7 @@ enum mode {
     FAILS_SOMEWHERE, /* open, or else snapshot and lookup, fail with a code in `allowed` */
     WORKS,           /* everything works and returns the K buffers */
     BAD_SLOT,        /* open works; the bad slot is skipped (or snapshot says CORRUPT) */
+    FORGED_LISTED,   /* a stable in-range forgery: listed as it reads, nothing skipped */
     ANY,             /* any outcome, as long as nothing crashes, hangs or lies */
 };
 
@@ -48,7 +49,7 @@ struct hcase {
     const char *name;
     enum mode mode;
     unsigned allowed;
-    int bad_index; /* BAD_SLOT: which template buffer was spoiled */
+    int bad_index; /* BAD_SLOT, FORGED_LISTED: which template buffer was spoiled */
 };
 
 /* ---- the template ---- */
@@ -87,10 +88,11 @@ static void build_template(void)
     CU_ASSERT_FATAL(tmpl_tab != NULL && tab_len == ttshm_table_bytes(tmpl_slots));
     /* Where each buffer sits. */
     int found = 0;
-    struct ttshm_slot *slots = (void *)(tmpl_tab + sizeof(struct ttshm_table_header));
+    _Atomic uint32_t *ctl = ttshm_table_ctl(tmpl_tab);
+    struct ttshm_slot *slots = ttshm_table_slots(tmpl_tab, tmpl_slots);
     for (uint64_t i = 0; i < tmpl_slots; i++) {
-        uint64_t ctl = atomic_load_explicit(&slots[i].ctl, memory_order_relaxed);
-        if (TTSHM_CTL_STATE(ctl) != TTSHM_SLOT_LIVE)
+        uint32_t c = atomic_load_explicit(&ctl[i], memory_order_relaxed);
+        if (TTSHM_CTL_STATE(c) != TTSHM_SLOT_LIVE)
             continue;
         uint64_t a = atomic_load_explicit(&slots[i].address, memory_order_relaxed);
         for (int k = 0; k < K; k++)
@@ -129,20 +131,38 @@ static void hdr64(size_t off, uint64_t v)
     pwrite_at(hpath, off, &v, sizeof v);
 }
 
+static void tab32(size_t off, uint32_t v)
+{
+    pwrite_at(tpath, off, &v, sizeof v);
+}
+
 static void tab64(size_t off, uint64_t v)
 {
     pwrite_at(tpath, off, &v, sizeof v);
 }
 
+/* Where template buffer k's slot (a field of it) and control word are. */
 static uint64_t slot_off(int k, size_t field)
 {
-    return sizeof(struct ttshm_table_header) + live_slot[k] * sizeof(struct ttshm_slot) + field;
+    return ttshm_slots_offset(tmpl_slots) + live_slot[k] * sizeof(struct ttshm_slot) + field;
+}
+
+static uint64_t ctl_off(int k)
+{
+    return TTSHM_CTL_OFFSET + live_slot[k] * sizeof(uint32_t);
 }
 
 static uint64_t tmpl_slot(int k, size_t field)
 {
     uint64_t v;
     memcpy(&v, tmpl_tab + slot_off(k, field), sizeof v);
+    return v;
+}
+
+static uint32_t tmpl_ctl(int k)
+{
+    uint32_t v;
+    memcpy(&v, tmpl_tab + ctl_off(k), sizeof v);
     return v;
 }
 
@@ -311,6 +331,21 @@ static int read_child(void *arg, char *msg, size_t len)
                 return 1;
             }
         return 0;
+    case FORGED_LISTED:
+        /* ABI 3 has no check word: a record that is stable, in range and
+         * in a LIVE slot is what the writer wrote, as far as a reader can
+         * tell. It is listed as it reads (the forged fields), never as the
+         * original, and costs no other record anything. */
+        if (src || strc || snrc || erc || n != K || ours != K - 1 || foreign != 1 || bad_seen ||
+            skipped || lookups_ok != K - 1 || mrc != -TTSHM_E_NOTFOUND) {
+            snprintf(msg, len,
+                     "forged slot: snapshot %d with %zu entries (%d ours, %d foreign, original "
+                     "seen %d), skipped %llu, lookups ok %d/%d, missing-key lookup %d",
+                     snrc, n, ours, foreign, bad_seen, (unsigned long long)skipped, lookups_ok, K,
+                     mrc);
+            return 1;
+        }
+        return 0;
     case OPEN_FAILS:
         break;
     }
@@ -391,7 +426,8 @@ static void test_bad_sizes_and_offsets(void)
         {"header_size 8", HOFF(header_size), 8},
         {"header_size 1 GiB", HOFF(header_size), 1u << 30},
         {"header_size 0xffffffff", HOFF(header_size), 0xffffffffu},
-        {"slot_size 32", HOFF(slot_size), 32},
+        {"slot_size 64 (ABI 2)", HOFF(slot_size), 64},
+        {"slot_size 16", HOFF(slot_size), 16},
         {"slot_size 0", HOFF(slot_size), 0},
         {"slot_size 1 MiB", HOFF(slot_size), 1u << 20},
         {"max_devices 0", HOFF(max_devices), 0},
@@ -515,6 +551,29 @@ static void test_bad_table_object(void)
     tab64(TOFF(slot_size), 128);
     run_case(CASE("table slot_size 128", FAILS_SOMEWHERE, CORRUPT_OR_VERSION));
     restore();
+    tab64(TOFF(slot_size), 64);
+    run_case(CASE("table slot_size 64 (ABI 2)", FAILS_SOMEWHERE, CORRUPT_OR_VERSION));
+    /* The control words and the slots are where the layout puts them: a
+     * table saying otherwise is not one this reader can read. */
+    const struct {
+        const char *name;
+        size_t off;
+        uint64_t value;
+    } offs[] = {
+        {"table ctl_offset 0", TOFF(ctl_offset), 0},
+        {"table ctl_offset 128", TOFF(ctl_offset), 128},
+        {"table slots_offset 64 (ABI 2)", TOFF(slots_offset), 64},
+        {"table slots_offset 0", TOFF(slots_offset), 0},
+        {"table slots_offset one slot on", TOFF(slots_offset),
+         ttshm_slots_offset(tmpl_slots) + sizeof(struct ttshm_slot)},
+        {"table slots_offset past the end", TOFF(slots_offset), UINT64_MAX - 63},
+    };
+    for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+        restore();
+        tab64(offs[i].off, offs[i].value);
+        run_case(CASE(offs[i].name, FAILS_SOMEWHERE, E(TTSHM_E_CORRUPT)));
+    }
+    restore();
     tab64(TOFF(instance_id), tmpl_instance ^ 1);
     run_case(
         CASE("table of another session", FAILS_SOMEWHERE, E(TTSHM_E_CORRUPT) | E(TTSHM_E_BUSY)));
@@ -532,46 +591,64 @@ static void test_bad_table_object(void)
 
 static void test_bad_slots(void)
 {
+    /* Forged: a type out of range in a stable LIVE slot (the 6 device
+     * bits cannot name a device past TTSHM_MAX_DEVICES, the 3 type bits
+     * can name type 7), and control words no writer stores. */
     restore();
-    tab64(slot_off(3, SOFF(check)), tmpl_slot(3, SOFF(check)) ^ 1);
-    run_case(&(struct hcase){"slot with a bad check word", BAD_SLOT, 0, 3});
-
-    restore();
-    tab64(slot_off(4, SOFF(size)), tmpl_slot(4, SOFF(size)) + 1);
-    run_case(&(struct hcase){"slot size changed, check not", BAD_SLOT, 0, 4});
-
-    /* Forged: out-of-range device / type with a check word that matches. */
-    static const struct {
-        const char *name;
-        uint64_t meta;
-    } forged[] = {
-        {"forged slot: device 9999", TTSHM_META(9999, 0, 1)},
-        {"forged slot: device 64", TTSHM_META(64, 0, 1)},
-        {"forged slot: type 7", TTSHM_META(0, 7, 1)},
-        {"forged slot: type 255", TTSHM_META(0, 255, 1)},
-    };
-    for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
-        restore();
+    {
         int k = 5;
-        uint64_t a = tmpl_slot(k, SOFF(address)), sz = tmpl_slot(k, SOFF(size)),
-                 tg = tmpl_slot(k, SOFF(tag)), ts = tmpl_slot(k, SOFF(timestamp_ns)),
-                 ep = tmpl_slot(k, SOFF(epoch));
-        tab64(slot_off(k, SOFF(meta)), forged[i].meta);
-        tab64(slot_off(k, SOFF(check)), ttshm_slot_check(a, sz, tg, ts, forged[i].meta, ep));
-        run_case(&(struct hcase){forged[i].name, BAD_SLOT, 0, k});
+        uint64_t key = tmpl_slot(k, SOFF(key));
+        tab64(slot_off(k, SOFF(key)), TTSHM_KEY(TTSHM_KEY_DEVICE(key), 7, TTSHM_KEY_SIZE(key)));
+        run_case(&(struct hcase){"forged slot: type 7", BAD_SLOT, 0, k});
     }
+    for (unsigned st = 5; st <= 7; st++) {
+        restore();
+        uint32_t c = tmpl_ctl(3);
+        tab32(ctl_off(3), ttshm_ctl_next(c, st, TTSHM_CTL_FRAG(c)));
+        char nm[48];
+        snprintf(nm, sizeof nm, "slot in state %u", st);
+        run_case(&(struct hcase){nm, BAD_SLOT, 0, 3});
+    }
+
+    /* Stable, in range, forged: listed as it reads (FORGED_LISTED). */
+    restore();
+    tab64(slot_off(4, SOFF(key)), tmpl_slot(4, SOFF(key)) + 1); /* size + 1 */
+    run_case(&(struct hcase){"forged slot: size changed", FORGED_LISTED, 0, 4});
+    restore();
+    {
+        uint64_t key = tmpl_slot(4, SOFF(key));
+        tab64(slot_off(4, SOFF(key)), TTSHM_KEY(63, TTSHM_KEY_TYPE(key), TTSHM_KEY_SIZE(key)));
+        run_case(&(struct hcase){"forged slot: device 63", FORGED_LISTED, 0, 4});
+    }
+    restore();
+    tab64(slot_off(2, SOFF(tag)), tmpl_slot(2, SOFF(tag)) ^ 0x10);
+    run_case(&(struct hcase){"forged slot: tag changed", FORGED_LISTED, 0, 2});
 
     /* Left half-written by a writer that died: skipped after bounded retries. */
     restore();
-    tab64(slot_off(6, SOFF(ctl)), TTSHM_CTL_NEXT(tmpl_slot(6, SOFF(ctl)), TTSHM_SLOT_BUSY));
-    run_case(&(struct hcase){"slot left BUSY", BAD_SLOT, 0, 6});
+    {
+        uint32_t c = tmpl_ctl(6);
+        tab32(ctl_off(6), ttshm_ctl_next(c, TTSHM_SLOT_BUSY, TTSHM_CTL_FRAG(c)));
+        run_case(&(struct hcase){"slot left BUSY", BAD_SLOT, 0, 6});
+    }
 
+    /* MOVING is live (being copied to a new table that a dead writer never
+     * named): listed and found like LIVE. */
     restore();
-    tab64(slot_off(7, SOFF(ctl)), (tmpl_slot(7, SOFF(ctl)) & ~7ull) | 7);
-    run_case(CASE("slot in state 7", ANY, 0));
+    {
+        uint32_t c = tmpl_ctl(7);
+        tab32(ctl_off(7), ttshm_ctl_next(c, TTSHM_SLOT_MOVING, TTSHM_CTL_FRAG(c)));
+        run_case(CASE("slot MOVING with no migration", WORKS, 0));
+    }
+
+    /* A LIVE slot's hash fragment that disagrees with its key: scans list
+     * it, lookups (which compare the fragment first) do not find it. */
     restore();
-    tab64(slot_off(7, SOFF(ctl)), TTSHM_CTL_NEXT(tmpl_slot(7, SOFF(ctl)), TTSHM_SLOT_MOVING));
-    run_case(CASE("slot MOVING with no migration", ANY, 0));
+    {
+        uint32_t c = tmpl_ctl(8);
+        tab32(ctl_off(8), ttshm_ctl_next(c, TTSHM_SLOT_LIVE, (TTSHM_CTL_FRAG(c) + 1) & 0x7f));
+        run_case(CASE("slot with a wrong hash fragment", ANY, 0));
+    }
 }
 
 /* Every slot LIVE (or TOMB) with junk: probes must end, scans must not lie. */
@@ -580,16 +657,17 @@ static void fill_table(unsigned state, int junk)
     restore();
     unsigned char *t = malloc(tab_len);
     memcpy(t, tmpl_tab, tab_len);
-    struct ttshm_slot *s = (void *)(t + sizeof(struct ttshm_table_header));
+    unsigned char *ctl = t + TTSHM_CTL_OFFSET, *s = t + ttshm_slots_offset(tmpl_slots);
     struct tu_rng rng;
     tu_rng_seed(&rng, 99);
     for (uint64_t i = 0; i < tmpl_slots; i++) {
-        uint64_t f[7];
-        for (int j = 0; j < 7; j++)
+        uint64_t f[4];
+        for (int j = 0; j < 4; j++)
             f[j] = junk ? tu_rng_next(&rng) : 0;
-        memcpy((char *)&s[i] + 8, f, sizeof f);
-        uint64_t ctl = ((uint64_t)(i + 1) << 3) | state;
-        memcpy(&s[i], &ctl, sizeof ctl);
+        memcpy(s + i * sizeof(struct ttshm_slot), f, sizeof f);
+        /* Any fragment: a probe meets slots of its own fragment too. */
+        uint32_t c = ((uint32_t)(i + 1) << 10) | (uint32_t)(i % 128) << 3 | state;
+        memcpy(ctl + i * sizeof c, &c, sizeof c);
     }
     CU_ASSERT_EQUAL(tu_write_file(tpath, t, tab_len), 0);
     free(t);
@@ -849,16 +927,21 @@ static void test_fuzz(void)
         restore();
         int flips = 1 + (int)tu_rng_below(&rng, 8);
         for (int f = 0; f < flips; f++) {
-            uint64_t where = tu_rng_below(&rng, 4);
+            uint64_t where = tu_rng_below(&rng, 5);
             unsigned char b = (unsigned char)tu_rng_next(&rng);
             if (where == 0) /* fixed part, identity, table fields */
-                pwrite_at(hpath, tu_rng_below(&rng, HOFF(epoch) + 64), &b, 1);
+                pwrite_at(hpath, tu_rng_below(&rng, HOFF(device_ident) + 64), &b, 1);
             else if (where == 1) /* anywhere in the header object */
                 pwrite_at(hpath, tu_rng_below(&rng, hdr_len), &b, 1);
             else if (where == 2) /* the table header */
                 pwrite_at(tpath, tu_rng_below(&rng, 64), &b, 1);
-            else /* a live slot */
-                pwrite_at(tpath, slot_off((int)tu_rng_below(&rng, K), tu_rng_below(&rng, 64)), &b,
+            else if (where == 3) /* a live slot */
+                pwrite_at(tpath,
+                          slot_off((int)tu_rng_below(&rng, K),
+                                   tu_rng_below(&rng, sizeof(struct ttshm_slot))),
+                          &b, 1);
+            else /* a live slot's control word */
+                pwrite_at(tpath, ctl_off((int)tu_rng_below(&rng, K)) + tu_rng_below(&rng, 4), &b,
                           1);
         }
         char name[64];

@@ -361,6 +361,8 @@ static int make_sparse_table(const char *reg, uint64_t slots)
         fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096,
                   (off_t)ttshm_table_bytes(slots) - 4096) == 0) {
         hst(&th.nslots, slots);
+        hst(&th.slots_offset,
+            ttshm_slots_offset(slots)); /* a valid header: only the holes are wrong */
         if (pwrite(fd, &th, sizeof th, 0) == (ssize_t)sizeof th) {
             hst(&h->table_slots, slots);
             rc = 0;
@@ -429,7 +431,7 @@ static int sparse_header_child(void *arg, char *msg, size_t len)
     return 0;
 }
 
-/* The largest table a header may name, 2^30 slots (64 GiB), over a file of
+/* The largest table a header may name, 2^30 slots (36 GiB), over a file of
  * that size that holds one page. */
 static int huge_table_child(void *arg, char *msg, size_t len)
 {
@@ -458,8 +460,8 @@ static void test_sparse_objects(void)
 /* ---- item 14: a live writer's slot BUSY for a while ---- */
 
 struct busy_ctx {
-    _Atomic uint64_t *ctl;
-    uint64_t live_ctl;
+    _Atomic uint32_t *ctl;
+    uint32_t busy_ctl; /* what make_busy stored */
     unsigned delay_ms;
 };
 
@@ -469,14 +471,16 @@ static void *publish_later(void *arg)
     struct busy_ctx *b = arg;
     struct timespec ts = {b->delay_ms / 1000, (long)(b->delay_ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-    atomic_store_explicit(b->ctl, TTSHM_CTL_NEXT(b->live_ctl + 8, TTSHM_SLOT_LIVE),
+    atomic_store_explicit(b->ctl,
+                          ttshm_ctl_next(b->busy_ctl, TTSHM_SLOT_LIVE, TTSHM_CTL_FRAG(b->busy_ctl)),
                           memory_order_release);
     return NULL;
 }
 
-/* Sets the slot of buffer k BUSY (as a claim does); returns its ctl pointer. */
-static _Atomic uint64_t *make_busy(const char *reg, int k, void **map, size_t *maplen,
-                                   uint64_t *live_ctl)
+/* Sets the slot of buffer k BUSY (as a claim does, keeping its hash
+ * fragment); returns its control word. */
+static _Atomic uint32_t *make_busy(const char *reg, int k, void **map, size_t *maplen,
+                                   uint32_t *busy_ctl)
 {
     int hfd;
     struct ttshm_header *h = map_header(reg, &hfd);
@@ -495,14 +499,14 @@ static _Atomic uint64_t *make_busy(const char *reg, int k, void **map, size_t *m
     close(fd);
     if (*map == MAP_FAILED)
         return NULL;
-    struct ttshm_slot *s = (void *)((char *)*map + sizeof(struct ttshm_table_header));
+    _Atomic uint32_t *ctl = ttshm_table_ctl(*map);
+    struct ttshm_slot *s = ttshm_table_slots(*map, slots);
     for (uint64_t i = 0; i < slots; i++) {
-        uint64_t c = hld(&s[i].ctl);
+        uint32_t c = atomic_load_explicit(&ctl[i], memory_order_relaxed);
         if (TTSHM_CTL_STATE(c) == TTSHM_SLOT_LIVE && hld(&s[i].address) == addr_of(k)) {
-            *live_ctl = c;
-            atomic_store_explicit(&s[i].ctl, TTSHM_CTL_NEXT(c, TTSHM_SLOT_BUSY),
-                                  memory_order_release);
-            return &s[i].ctl;
+            *busy_ctl = ttshm_ctl_next(c, TTSHM_SLOT_BUSY, TTSHM_CTL_FRAG(c));
+            atomic_store_explicit(&ctl[i], *busy_ctl, memory_order_release);
+            return &ctl[i];
         }
     }
     return NULL;
@@ -521,7 +525,7 @@ static int busy_live_child(void *arg, char *msg, size_t len)
     void *map;
     size_t maplen;
     struct busy_ctx b = {.delay_ms = 30};
-    b.ctl = make_busy(reg, 7, &map, &maplen, &b.live_ctl);
+    b.ctl = make_busy(reg, 7, &map, &maplen, &b.busy_ctl);
     CHECK(b.ctl != NULL, "slot of buffer 7");
     pthread_t t;
     pthread_create(&t, NULL, publish_later, &b);
@@ -536,7 +540,7 @@ static int busy_live_child(void *arg, char *msg, size_t len)
           n, N, (unsigned long long)skipped);
     /* Stuck for good (a hostile live writer): skipped after the bound, and
      * counted, for the snapshot, foreach and the array-less path alike. */
-    b.ctl = make_busy(reg, 9, &map, &maplen, &b.live_ctl);
+    b.ctl = make_busy(reg, 9, &map, &maplen, &b.busy_ctl);
     rc = ttshm_reader_snapshot(r, &v, &n);
     free(v);
     CHECK(rc == 0 && n == N - 1 && ttshm_reader_skipped(r) == 1,
@@ -642,16 +646,16 @@ static int make_migration(const char *reg)
         return -1;
     struct ttshm_table_header *th = (void *)t;
     hst(&th->epoch, e2);
-    struct ttshm_slot *s = (void *)(t + sizeof *th);
     uint64_t nslots = hld(&th->nslots);
-    for (uint64_t i = 0; i < nslots; i++)
-        if (TTSHM_CTL_STATE(hld(&s[i].ctl)) == TTSHM_SLOT_LIVE &&
-            hld(&s[i].address) == addr_of(5) && TTSHM_META_TYPE(hld(&s[i].meta)) == TTSHM_DRAM) {
-            hst(&s[i].size, 8192);
-            hst(&s[i].check,
-                ttshm_slot_check(hld(&s[i].address), 8192, hld(&s[i].tag), hld(&s[i].timestamp_ns),
-                                 hld(&s[i].meta), hld(&s[i].epoch)));
-        }
+    _Atomic uint32_t *ctl = ttshm_table_ctl(t);
+    struct ttshm_slot *s = ttshm_table_slots(t, nslots);
+    for (uint64_t i = 0; i < nslots; i++) {
+        uint64_t key = hld(&s[i].key);
+        if (TTSHM_CTL_STATE(atomic_load_explicit(&ctl[i], memory_order_relaxed)) ==
+                TTSHM_SLOT_LIVE &&
+            hld(&s[i].address) == addr_of(5) && TTSHM_KEY_TYPE(key) == TTSHM_DRAM)
+            hst(&s[i].key, TTSHM_KEY(TTSHM_KEY_DEVICE(key), TTSHM_DRAM, 8192));
+    }
     int rc = tu_write_file(p2, t, len);
     free(t);
     int fd = open(p2, O_RDWR);

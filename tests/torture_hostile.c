@@ -311,29 +311,29 @@ static void fill_table(const char *reg, enum fill how)
     size_t bytes = ttshm_table_bytes(nslots);
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     CU_ASSERT_FATAL(p != MAP_FAILED);
-    struct ttshm_slot *s = (struct ttshm_slot *)((char *)p + sizeof(struct ttshm_table_header));
+    _Atomic uint32_t *ctl = ttshm_table_ctl(p);
+    struct ttshm_slot *s = ttshm_table_slots(p, nslots);
+    /* The hash fragments of the two keys full_table_child looks up, on
+     * alternate slots: each probe copies (or waits for) every other slot
+     * it walks, the most a probe can be made to do. */
+    const unsigned frag[2] = {ttshm_hash_frag(ttshm_key_hash(0, TTSHM_DRAM, 0x100000, 0)),
+                              ttshm_hash_frag(ttshm_key_hash(5, TTSHM_L1, 0x123440, 0))};
     for (uint64_t i = 0; i < nslots; i++) {
         switch (how) {
         case FILL_TOMB:
-            atomic_store(&s[i].ctl, (uint64_t)(1 << 3) | TTSHM_SLOT_TOMB);
+            atomic_store(&ctl[i], ttshm_ctl_next(0, TTSHM_SLOT_TOMB, 0));
             break;
         case FILL_BUSY:
-            atomic_store(&s[i].ctl, (uint64_t)(1 << 3) | TTSHM_SLOT_BUSY);
+            atomic_store(&ctl[i], ttshm_ctl_next(0, TTSHM_SLOT_BUSY, frag[i & 1]));
             break;
-        case FILL_LIVE_OTHER: {
+        case FILL_LIVE_OTHER:
             /* Valid live records on device 1: none has the key looked up. */
-            uint64_t addr = 0x900000000ull + i * 64, size = 128, tag = i, ts = 1;
-            uint64_t meta = TTSHM_META(1, TTSHM_DRAM, 42), epoch = 0;
-            atomic_store(&s[i].address, addr);
-            atomic_store(&s[i].size, size);
-            atomic_store(&s[i].tag, tag);
-            atomic_store(&s[i].timestamp_ns, ts);
-            atomic_store(&s[i].meta, meta);
-            atomic_store(&s[i].epoch, epoch);
-            atomic_store(&s[i].check, ttshm_slot_check(addr, size, tag, ts, meta, epoch));
-            atomic_store(&s[i].ctl, (uint64_t)(1 << 3) | TTSHM_SLOT_LIVE);
+            atomic_store(&s[i].address, 0x900000000ull + i * 64);
+            atomic_store(&s[i].tag, i);
+            atomic_store(&s[i].key, TTSHM_KEY(1, TTSHM_DRAM, 128));
+            atomic_store(&s[i].origin, TTSHM_ORIGIN(42, 1));
+            atomic_store(&ctl[i], ttshm_ctl_next(0, TTSHM_SLOT_LIVE, frag[i & 1]));
             break;
-        }
         }
     }
     munmap(p, bytes);

@@ -153,7 +153,7 @@ struct ttshm_entry {
     uint64_t address;
     uint64_t size;
     uint64_t tag;          /* the caller's tag; for TTSHM_CB the owner (program id) */
-    uint64_t timestamp_ns; /* CLOCK_MONOTONIC_COARSE at the alloc */
+    uint64_t timestamp_ns; /* CLOCK_MONOTONIC_COARSE at the alloc, in whole ms (ABI 3) */
     uint64_t generation;
     uint32_t tid;
     uint32_t reserved;

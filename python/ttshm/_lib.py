@@ -20,7 +20,7 @@ import threading
 from . import errors
 
 # The segment ABI major these bindings mirror (reader.h's structs).
-ABI_MAJOR = 2
+ABI_MAJOR = 3
 
 MAX_DEVICES = 64
 MEM_TYPE_COUNT = 7

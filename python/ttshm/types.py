@@ -172,7 +172,7 @@ class Buffer:
     address: int
     size: int
     tag: int  # the caller's tag; for CB the owner (program id)
-    timestamp_ns: int  # CLOCK_MONOTONIC_COARSE at the alloc
+    timestamp_ns: int  # CLOCK_MONOTONIC_COARSE at the alloc, whole milliseconds
     generation: int
     tid: int
 

@@ -45,7 +45,7 @@ CASES = [
     ("zeros", lambda orig: bytes(len(orig)), ttshm.BadMagic),
     ("empty", lambda orig: b"", ttshm.BadMagic),
     ("text", lambda orig: b"not a segment\n" * 10, ttshm.BadMagic),
-    ("another ABI major", lambda orig: orig[:OFF_ABI_MAJOR] + struct.pack("<I", 3) + orig[OFF_ABI_MAJOR + 4:], ttshm.VersionMismatch),
+    ("another ABI major", lambda orig: orig[:OFF_ABI_MAJOR] + struct.pack("<I", ttshm.ABI_MAJOR + 1) + orig[OFF_ABI_MAJOR + 4:], ttshm.VersionMismatch),
     ("wrong header size", lambda orig: orig[:OFF_HEADER_SIZE] + struct.pack("<I", 12345) + orig[OFF_HEADER_SIZE + 4:], ttshm.CorruptSegment),
     ("truncated header", lambda orig: orig[:100], ttshm.CorruptSegment),
 ]

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Segment ABI 2 through the bindings: device identity, CB owners and
-lookup_cb, bulk frees, table statistics, listing every user's segments.
-Each test needs functions that a library may lack while ABI 2 is being
-implemented; it is skipped, naming the function, when the library has none."""
+"""The features segment ABI 2 added, through the bindings: device identity,
+CB owners and lookup_cb, bulk frees, table statistics, listing every user's
+segments. Each test needs functions that a library may lack while they are
+being implemented; it is skipped, naming the function, when the library has
+none."""
 import os
 
 import pytest
