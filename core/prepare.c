@@ -53,6 +53,20 @@ static void make_table(struct ttshm_writer *w, struct ttshm_preparer *p)
         pthread_cond_broadcast(&p->done); /* the request is served: the reclaimer may go on */
         return;                           /* what is ready will do */
     }
+    if (p->spare_reserved && p->reserved_slots == nslots) {
+        /* The table just drained becomes the spare after its grace period,
+         * and the growth waits for it: nothing to make. A ready table of
+         * another size would only be kept for nothing. */
+        struct ttshm_table *other = p->ready;
+        p->ready = NULL;
+        pthread_cond_broadcast(&p->done);
+        if (other != NULL) {
+            pthread_mutex_unlock(&p->lock);
+            ttshm_table_discard(w, other);
+            pthread_mutex_lock(&p->lock);
+        }
+        return;
+    }
     p->busy = true;
     pthread_mutex_unlock(&p->lock);
     struct ttshm_table *t = ttshm_table_pool_take(w, nslots);
@@ -181,27 +195,44 @@ void ttshm_preparer_init(struct ttshm_writer *w)
     atomic_store_explicit(&p->asked_for_epoch, 0, memory_order_relaxed);
 }
 
+void ttshm_preparer_note_trend(struct ttshm_writer *w, struct ttshm_table *cur, uint64_t used)
+{
+    if (atomic_load_explicit(&cur->trend_used, memory_order_relaxed) != 0)
+        return;
+    uint64_t bytes, live = ttshm_live_total(w->hdr, &bytes);
+    uint64_t unset = 0;
+    if (atomic_compare_exchange_strong_explicit(&cur->trend_used, &unset, used,
+                                                memory_order_relaxed, memory_order_relaxed))
+        atomic_store_explicit(&cur->trend_live, live, memory_order_relaxed);
+}
+
 /* The live records cur will hold when its used slots reach the growth
- * threshold, if they keep growing at the rate they have since it was
- * published: per never-used slot claimed, (live now - live then) / (used
- * now - live then), between 0 (pure churn: the table will be rebuilt at its
- * size) and 1 (every claim a new record: it will double). */
+ * threshold, if they keep growing at the rate they have since its trend
+ * point (TTSHM_TREND_AT; else since it was published): per never-used slot
+ * claimed, (live now - live then) / (used now - used then), between 0
+ * (pure churn: the table will be rebuilt at its size) and 1 (every claim a
+ * new record: it will double). */
 static uint64_t projected_live(struct ttshm_writer *w, const struct ttshm_table *cur)
 {
     uint64_t bytes, live = ttshm_live_total(w->hdr, &bytes);
     uint64_t used = ttshm_used_total(cur);
     uint64_t grow_at = TTSHM_GROW_AT(cur->nslots);
-    if (used >= grow_at || used <= cur->start_live)
+    uint64_t from_used = atomic_load_explicit(&cur->trend_used, memory_order_relaxed);
+    uint64_t from_live = atomic_load_explicit(&cur->trend_live, memory_order_relaxed);
+    if (from_used == 0 || from_live == 0)
+        from_used = from_live = cur->start_live;
+    if (used >= grow_at || used <= from_used)
         return live > grow_at ? live : grow_at; /* nothing to go by: assume growth */
-    uint64_t gained = live > cur->start_live ? live - cur->start_live : 0;
-    uint64_t claimed = used - cur->start_live;
+    uint64_t gained = live > from_live ? live - from_live : 0;
+    uint64_t claimed = used - from_used;
     if (gained > claimed)
         gained = claimed;
-    /* Mostly churn (fewer than one claim in four a new record): the jitter
-     * of a steady live count is no trend, and a table made larger on it
-     * would be made for nothing (a growth takes no table larger than the
-     * records need then). */
-    if (gained * 4 < claimed)
+    /* Mostly churn (fewer than one claim in two a new record; claims reuse
+     * the tombstones on their way, so those of a growing table are nearly
+     * all new records): the jitter of a steady live count is no trend, and
+     * a table made larger on it would be made for nothing (a growth takes
+     * no table larger than the records need then). */
+    if (gained * 2 < claimed)
         return live;
     return live + (grow_at - used) * gained / claimed;
 }

@@ -63,8 +63,11 @@ static void raise_peak(struct ttshm_counter_block *c, uint64_t alloc_bytes_now)
 static bool note_claim(ttshm_writer *w, struct ttshm_view *v, struct ttshm_table *t, uint32_t tid)
 {
     uint64_t used = ttshm_note_used(t, tid, 1);
-    if (__builtin_expect(used <= TTSHM_PREPARE_AT(t->nslots), 1) || v->old != NULL)
+    if (__builtin_expect(used <= TTSHM_PREPARE_AT(t->nslots), 1) || v->old != NULL) {
+        if (__builtin_expect(used > TTSHM_TREND_AT(t->nslots), 0) && v->old == NULL)
+            ttshm_preparer_note_trend(w, t, used);
         return false; /* a table being filled by a migration is not grown */
+    }
     if (used > TTSHM_GROW_AT(t->nslots))
         return true;
     ttshm_preparer_request(w, t);

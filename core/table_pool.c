@@ -38,6 +38,8 @@ static void empty_table(struct ttshm_table *t)
     atomic_thread_fence(memory_order_release);
     t->retired_next = NULL;
     t->start_live = 0;
+    atomic_store_explicit(&t->trend_live, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->trend_used, 0, memory_order_relaxed);
     atomic_store_explicit(&t->gate, TTSHM_GATE_OPEN, memory_order_relaxed);
     for (unsigned s = 0; s < TTSHM_USED_SHARDS; s++)
         atomic_store_explicit(&t->used[s].n, 0, memory_order_relaxed);

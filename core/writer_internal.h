@@ -33,7 +33,11 @@ struct ttshm_table {
     size_t map_bytes;
     uint64_t check_mask; /* how often a used-shard increment re-sums the shards */
     uint64_t start_live; /* live records when the table was published */
-    bool pooled;         /* reserved as the spare (table_pool.c) */
+    /* Live records and used slots when the used slots first passed
+     * TTSHM_TREND_AT (0: not yet): the projection of the next table's size
+     * reads the trend from there, not from a fill that ended since. */
+    _Atomic uint64_t trend_live, trend_used;
+    bool pooled; /* reserved as the spare (table_pool.c) */
     /* TTSHM_GATE_*: set when a sum of the used shards passed a threshold, and
      * read before every claim, so that every thread holds back, not only the
      * one that happened to sum. Only ever raised. */
@@ -197,6 +201,7 @@ uint64_t ttshm_note_used(struct ttshm_table *t, uint32_t tid, uint64_t n);
  * records and new ones) first finish the migration, which bounds them when
  * the last chunks are slow (a preempted mover): the records still to move
  * always find room. */
+#define TTSHM_TREND_AT(nslots)     ((nslots) / 4)
 #define TTSHM_PREPARE_AT(nslots)   ((nslots) / 8 * 3)
 #define TTSHM_MIGRATING_AT(nslots) ((nslots) / 2)
 #define TTSHM_GROW_AT(nslots)      ((nslots) / 4 * 3)
@@ -237,6 +242,9 @@ void ttshm_retire_table(struct ttshm_writer *w, struct ttshm_table *t);
 
 /* prepare.c */
 void ttshm_preparer_init(struct ttshm_writer *w);
+/* Notes the trend point of cur (once), its used slots having passed
+ * TTSHM_TREND_AT. */
+void ttshm_preparer_note_trend(struct ttshm_writer *w, struct ttshm_table *cur, uint64_t used);
 /* Asks, once per table, for the next one: sized for the live records
  * projected at the growth threshold, from how many of the slots claimed
  * since the table was published went to new records rather than to churn. */
