@@ -723,8 +723,9 @@ enum slot_read { SLOT_NONE, SLOT_LIVE, SLOT_SKIPPED, SLOT_RETRY };
  * CLOCK_MONOTONIC: a scan times chunks of SCAN_CHUNK slots (one clock pair
  * per chunk, taken only where a slot was copied) and redoes a chunk that
  * took longer, timing each slot's copy on its own; a lookup times its whole
- * probe and probes again if it took longer. A copy slower than the window
- * (the reader preempted in the middle) is retried like a changed slot.
+ * probe (the second clock read only where it copied a slot) and probes
+ * again if it took longer. A copy slower than the window (the reader
+ * preempted in the middle) is retried like a changed slot.
  */
 
 /* One attempt at copying slot i of t, whose control word read c1 (LIVE or
@@ -1055,9 +1056,20 @@ int ttshm_reader_foreach(ttshm_reader *r, ttshm_entry_fn fn, void *ctx)
     return guarded(r, foreach_call, &k);
 }
 
+/* Whether a slot whose control word reads c may hold (or be being filled
+ * with) a key of hash fragment frag: a BUSY slot of another fragment is
+ * not waited for. */
+static inline bool may_hold(uint32_t c, unsigned frag)
+{
+    unsigned st = TTSHM_CTL_STATE(c);
+    return (st == TTSHM_SLOT_LIVE || st == TTSHM_SLOT_MOVING || st == TTSHM_SLOT_BUSY) &&
+           TTSHM_CTL_FRAG(c) == frag;
+}
+
+/* Probes t for the key; *copied is set once a slot is copied. */
 static bool probe_table(const struct mapped_table *t, uint32_t device, uint32_t type,
                         uint64_t address, uint64_t owner, uint64_t hash, struct ttshm_entry *out,
-                        struct slot_wait *w)
+                        struct slot_wait *w, bool *copied)
 {
     if (t->base == NULL)
         return false;
@@ -1065,17 +1077,14 @@ static bool probe_table(const struct mapped_table *t, uint32_t device, uint32_t 
     uint64_t i = hash & (t->nslots - 1);
     for (unsigned n = 0; n < TTSHM_MAX_PROBE; n++, i = (i + 1) & (t->nslots - 1)) {
         uint32_t c = ld32_acq(&t->ctl[i]);
-        unsigned st = TTSHM_CTL_STATE(c);
-        if (st == TTSHM_SLOT_EMPTY)
+        if (TTSHM_CTL_STATE(c) == TTSHM_SLOT_EMPTY)
             return false;
-        /* Only a slot holding (or being filled with) a key of our hash
-         * fragment can be ours: a BUSY slot of another fragment is not
-         * waited for. */
-        if ((st != TTSHM_SLOT_LIVE && st != TTSHM_SLOT_MOVING && st != TTSHM_SLOT_BUSY) ||
-            TTSHM_CTL_FRAG(c) != frag)
+        if (!may_hold(c, frag))
             continue;
+        *copied = true;
         struct ttshm_entry e;
-        enum slot_read rd = st == TTSHM_SLOT_BUSY ? SLOT_RETRY : copy_slot(t, i, c, &e);
+        enum slot_read rd =
+            TTSHM_CTL_STATE(c) == TTSHM_SLOT_BUSY ? SLOT_RETRY : copy_slot(t, i, c, &e);
         if (rd == SLOT_RETRY)
             rd = read_slot(t, i, &e, w, false);
         if (rd == SLOT_LIVE && e.device == device && e.type == type && e.address == address &&
@@ -1109,10 +1118,14 @@ static int lookup_call(struct ttshm_reader *r, void *arg)
         if (rc)
             return rc;
         /* Old table first: a record moves old -> new, never back. */
+        /* The clock is read before the probe's first load (a clock read
+         * between a control word and its slot would serialize the two
+         * cache misses), and after it only if a slot was copied. */
         uint64_t t0 = reader_now_ns();
-        bool found = probe_table(&r->old, device, type, address, owner, hash, out, &w) ||
-                     probe_table(&r->cur, device, type, address, owner, hash, out, &w);
-        if (reader_now_ns() - t0 > TTSHM_COPY_WINDOW_NS)
+        bool copied = false;
+        bool found = probe_table(&r->old, device, type, address, owner, hash, out, &w, &copied) ||
+                     probe_table(&r->cur, device, type, address, owner, hash, out, &w, &copied);
+        if (copied && reader_now_ns() - t0 > TTSHM_COPY_WINDOW_NS)
             continue; /* a copy may be older than the version's wrap: probe again */
         if (seq_unchanged(r, id.seq))
             return found ? 0 : -TTSHM_E_NOTFOUND;
