@@ -458,9 +458,9 @@ static void test_status_fields(void)
         CU_ASSERT_EQUAL(s.uid, (uint32_t)getuid());
         CU_ASSERT_STRING_EQUAL(s.registry, reg);
         CU_ASSERT_EQUAL(s.slot, 0);
-        CU_ASSERT_EQUAL(s.abi_major, 2);
+        CU_ASSERT_EQUAL(s.abi_major, 3);
         CU_ASSERT_EQUAL(s.tables_created, 1);
-        CU_ASSERT_EQUAL(s.table_bytes_created, 64 + 4096 * 64);
+        CU_ASSERT_EQUAL(s.table_bytes_created, 64 + 4096 * (4 + 32)); /* control words, slots */
         CU_ASSERT_EQUAL(s.table_slots, 4096); /* 3000 rounded up to a power of two */
         CU_ASSERT_EQUAL(s.migrating_slots, 0);
         CU_ASSERT_EQUAL(s.dropped_global, 0);
