@@ -207,20 +207,14 @@ void ttshm_preparer_note_trend(struct ttshm_writer *w, struct ttshm_table *cur, 
 }
 
 /* The live records cur will hold when its used slots reach the growth
- * threshold, if they keep growing at the rate they have since its trend
- * point (TTSHM_TREND_AT; else since it was published): per never-used slot
- * claimed, (live now - live then) / (used now - used then), between 0
- * (pure churn: the table will be rebuilt at its size) and 1 (every claim a
- * new record: it will double). */
-static uint64_t projected_live(struct ttshm_writer *w, const struct ttshm_table *cur)
+ * threshold, if they keep growing at the rate they have since (live, used)
+ * = (from_live, from_used): per never-used slot claimed, the live records
+ * gained, between 0 (pure churn: the table will be rebuilt at its size) and
+ * 1 (every claim a new record: it will double). */
+static uint64_t projected_from(const struct ttshm_table *cur, uint64_t live, uint64_t used,
+                               uint64_t from_live, uint64_t from_used)
 {
-    uint64_t bytes, live = ttshm_live_total(w->hdr, &bytes);
-    uint64_t used = ttshm_used_total(cur);
     uint64_t grow_at = TTSHM_GROW_AT(cur->nslots);
-    uint64_t from_used = atomic_load_explicit(&cur->trend_used, memory_order_relaxed);
-    uint64_t from_live = atomic_load_explicit(&cur->trend_live, memory_order_relaxed);
-    if (from_used == 0 || from_live == 0)
-        from_used = from_live = cur->start_live;
     if (used >= grow_at || used <= from_used)
         return live > grow_at ? live : grow_at; /* nothing to go by: assume growth */
     uint64_t gained = live > from_live ? live - from_live : 0;
@@ -235,6 +229,25 @@ static uint64_t projected_live(struct ttshm_writer *w, const struct ttshm_table 
     if (gained * 2 < claimed)
         return live;
     return live + (grow_at - used) * gained / claimed;
+}
+
+/* The smaller of two projections: since cur was published, and since its
+ * trend point (TTSHM_TREND_AT), so that a fill that has ended since (a
+ * runtime loading a model, then running it) is not taken for growth, nor a
+ * short burst at the end of a steady stretch. */
+static uint64_t projected_live(struct ttshm_writer *w, const struct ttshm_table *cur)
+{
+    uint64_t bytes, live = ttshm_live_total(w->hdr, &bytes);
+    uint64_t used = ttshm_used_total(cur);
+    uint64_t p = projected_from(cur, live, used, cur->start_live, cur->start_live);
+    uint64_t trend_used = atomic_load_explicit(&cur->trend_used, memory_order_relaxed);
+    if (trend_used != 0) {
+        uint64_t trend_live = atomic_load_explicit(&cur->trend_live, memory_order_relaxed);
+        uint64_t q = projected_from(cur, live, used, trend_live, trend_used);
+        if (q < p)
+            p = q;
+    }
+    return p;
 }
 
 void ttshm_preparer_request(struct ttshm_writer *w, const struct ttshm_table *cur)

@@ -446,7 +446,7 @@ static int no_room_child(void *arg, char *msg, size_t len)
     if (err < 0 || dup2(err, 2) < 0)
         return 1;
     signal(SIGXFSZ, SIG_IGN);
-    struct rlimit rl = {1u << 20, 1u << 20}; /* no object beyond 1 MiB */
+    struct rlimit rl = {1u << 19, 1u << 19}; /* no object beyond 512 KiB */
     if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
         return 1;
     struct ttshm_writer_config cfg = {

@@ -212,8 +212,9 @@ static int memcg_case(void)
 {
     CHECK(enter_memcg() == 0, "entering %s: %s", cg_dir, strerror(errno));
     ttshm_writer *w = open_writer(16384);
-    CHECK(w != NULL, "open in a 96 MiB cgroup");
-    /* 1M live records want a table of 2M+ slots (128 MiB and more). */
+    CHECK(w != NULL, "open in a 48 MiB cgroup");
+    /* 1M live records want a table of 2M slots (72 MiB), and growing to it
+     * maps the 1M-slot table beside it. */
     uint64_t recorded = 0, dropped = 0;
     alloc_many(w, 0, 1000000, &recorded, &dropped);
     ttshm_writer_close(w);
@@ -236,13 +237,13 @@ static void test_memcg(void)
         CU_PASS("skipped");
         return;
     }
-    if (geteuid() != 0 || make_memcg(96ull << 20) != 0) {
+    if (geteuid() != 0 || make_memcg(48ull << 20) != 0) {
         fprintf(stderr, "host: memory cgroup: SKIPPED: cannot make a memory cgroup (%s)\n",
                 geteuid() != 0 ? "needs root" : strerror(errno));
         CU_PASS("skipped");
         return;
     }
-    run_case("growth in a memory cgroup of 96 MiB (item 2)", memcg_case, 300);
+    run_case("growth in a memory cgroup of 48 MiB (item 2)", memcg_case, 300);
     for (int i = 0; i < 50 && rmdir(cg_dir) != 0 && errno == EBUSY; i++)
         rel_sleep_us(100000); /* the child's exit is being accounted */
 }
@@ -479,9 +480,9 @@ static int full_shm_case(void)
 {
     if (!private_shm(16384))
         return SKIP;
-    /* 13 MiB of filler: the first table (1 MiB) fits, the next (4 MiB) not. */
+    /* 15 MiB of filler: the first table (0.6 MiB) fits, the next (1.2 MiB) not. */
     int filler = open("/dev/shm/filler", O_RDWR | O_CREAT, 0600);
-    CHECK(filler >= 0 && posix_fallocate(filler, 0, 13 << 20) == 0, "filler");
+    CHECK(filler >= 0 && posix_fallocate(filler, 0, 15 << 20) == 0, "filler");
     ttshm_writer *w = open_writer(16384);
     CHECK(w != NULL, "open");
     uint64_t first_epoch = table_epoch(), recorded = 0, dropped = 0;
