@@ -36,7 +36,7 @@
 /* First table of a session unless configured: 128 KiB, so that an idle
  * writer maps about 200 KiB; growth is online and incremental. */
 #define TTSHM_DEFAULT_TABLE 2048u
-#define TTSHM_MAX_TABLE     (1ull << 30) /* slots; 64 GiB of table */
+#define TTSHM_MAX_TABLE     (1ull << 30) /* slots; 36 GiB of table */
 #define TTSHM_CACHELINE     64
 /* No record is ever stored further than this from its home slot, so every
  * probe (writer or reader, sane or hostile table) ends within this many steps. */

@@ -84,8 +84,9 @@ TTSHM_API enum ttshm_result ttshm_record_free_cbs(ttshm_writer *w, uint32_t devi
 
 /* Frees at once every live buffer of a device: of one memory type, or of
  * every type when type is TTSHM_ALL_TYPES (TT-Metal's deallocate_buffers(),
- * sub-device teardown, device close). O(1): records are retired by a per
- * device x type epoch; they are counted as frees and as bulk frees. No other
+ * sub-device teardown, device close). A sweep of the writer's tables (their
+ * control words: about 1 ms per million slots) retires the records; they are
+ * counted as frees and as bulk frees. No other
  * recording call for the same device and type may run concurrently (the
  * runtime frees a device's buffers while nothing allocates on it); if one
  * does, its record may be freed or kept, and the counters may be off by it. */
