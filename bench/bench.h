@@ -130,8 +130,9 @@ struct interference_point {
 
 struct snapshot_point {
     uint64_t live;
-    uint64_t seen; /* entries in the last snapshot (must equal live) */
-    struct summary snapshot_ms;
+    uint64_t seen;                   /* entries in the last snapshot (must equal live) */
+    struct summary snapshot_ms;      /* ttshm_reader_snapshot: a new array per call */
+    struct summary snapshot_into_ms; /* ttshm_reader_snapshot_into: one array, reused */
     struct summary foreach_ms;
     double lookup_hit_ns; /* median over batches */
     double lookup_miss_ns;

@@ -30,7 +30,7 @@
 #define HEADER_SPINS      100 /* header seq reads before asking whether the writer lives */
 #define SNAPSHOT_TRIES    8   /* whole-scan retries when the tables change under us */
 #define SLOT_TRIES        64  /* per-slot spinning retries before waiting (wait.h) */
-#define SCAN_CHUNK        64  /* slots a scan copies under one clock pair (TTSHM_COPY_WINDOW_NS) */
+#define SCAN_CHUNK        256 /* slots a scan copies under one clock pair (TTSHM_COPY_WINDOW_NS) */
 #define MAX_HEADER_OBJECT (64u << 20)
 /* read_identity: seq stayed odd and no process holds the writer's lock: the
  * writer died mid-update; the fields were copied anyway (nothing changes them). */
@@ -878,10 +878,13 @@ static size_t scan_chunk(const struct mapped_table *t, uint64_t from, uint64_t t
 static int scan_table(struct ttshm_reader *r, const struct mapped_table *t, struct sink *k,
                       struct slot_wait *w, uint64_t *skipped)
 {
-    struct ttshm_entry v[SCAN_CHUNK];
+    struct ttshm_entry local[SCAN_CHUNK];
     for (uint64_t from = 0; from < t->nslots && k->stop == 0; from += SCAN_CHUNK) {
         uint64_t to = from + SCAN_CHUNK < t->nslots ? from + SCAN_CHUNK : t->nslots;
         uint64_t sk = 0, t0 = 0;
+        /* Into the snapshot's array where a whole chunk fits: one copy less. */
+        bool direct = k->fn == NULL && k->cap - k->n >= SCAN_CHUNK;
+        struct ttshm_entry *v = direct ? k->v + k->n : local;
         size_t n = scan_chunk(t, from, to, v, w, false, &sk, &t0);
         if (t0 != 0 && reader_now_ns() - t0 > TTSHM_COPY_WINDOW_NS) {
             /* The chunk's copies are not known to fit the window: again,
@@ -890,6 +893,11 @@ static int scan_table(struct ttshm_reader *r, const struct mapped_table *t, stru
             n = scan_chunk(t, from, to, v, w, true, &sk, &t0);
         }
         *skipped += sk;
+        if (direct) {
+            k->n += n;
+            k->found += n;
+            continue;
+        }
         for (size_t j = 0; j < n && k->stop == 0; j++) {
             int rc = sink_put(r, k, &v[j]);
             if (rc)
