@@ -33,8 +33,8 @@
 #define TTSHM_TYPE_SLOTS 8   /* counter blocks per device: 7 types + 1 spare */
 #define TTSHM_MAX_SLOTS  256 /* registry slots (concurrent writers per registry) */
 #define TTSHM_MIN_TABLE  1024u
-/* First table of a session unless configured: 128 KiB, so that an idle
- * writer maps about 200 KiB; growth is online and incremental. */
+/* First table of a session unless configured: 72 KiB, so that an idle
+ * writer maps about 150 KiB; growth is online and incremental. */
 #define TTSHM_DEFAULT_TABLE 2048u
 #define TTSHM_MAX_TABLE     (1ull << 30) /* slots; 36 GiB of table */
 #define TTSHM_CACHELINE     64

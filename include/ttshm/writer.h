@@ -87,9 +87,9 @@ TTSHM_API enum ttshm_result ttshm_record_free_cbs(ttshm_writer *w, uint32_t devi
  * sub-device teardown, device close). A sweep of the writer's tables (their
  * control words: about 1 ms per million slots) retires the records; they are
  * counted as frees and as bulk frees. No other
- * recording call for the same device and type may run concurrently (the
+ * recording call for the same device and type should run concurrently (the
  * runtime frees a device's buffers while nothing allocates on it); if one
- * does, its record may be freed or kept, and the counters may be off by it. */
+ * does, its record may be freed or kept, and the counters say which. */
 #define TTSHM_ALL_TYPES (-1)
 TTSHM_API enum ttshm_result ttshm_record_free_all(ttshm_writer *w, uint32_t device, int type);
 
