@@ -7,8 +7,8 @@
  * each slot's 32-bit control word (a per-slot seqlock, beside the slots in
  * the table object). Data is copied out with relaxed loads, then an acquire
  * fence, then the version is re-read (Boehm, MSPC 2012); a copy is accepted
- * only within TTSHM_COPY_WINDOW_NS, as the slot version is 22 bits (see
- * copy_slot).
+ * only within one tick of the coarse clock, as the slot version is 22 bits
+ * (wait.h, reader_tick).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -30,7 +30,7 @@
 #define HEADER_SPINS      100 /* header seq reads before asking whether the writer lives */
 #define SNAPSHOT_TRIES    8   /* whole-scan retries when the tables change under us */
 #define SLOT_TRIES        64  /* per-slot spinning retries before waiting (wait.h) */
-#define SCAN_CHUNK        256 /* slots a scan copies under one clock pair (TTSHM_COPY_WINDOW_NS) */
+#define SCAN_CHUNK        256 /* slots a scan copies within one tick of the coarse clock */
 #define MAX_HEADER_OBJECT (64u << 20)
 /* read_identity: seq stayed odd and no process holds the writer's lock: the
  * writer died mid-update; the fields were copied anyway (nothing changes them). */
@@ -713,19 +713,13 @@ enum slot_read { SLOT_NONE, SLOT_LIVE, SLOT_SKIPPED, SLOT_RETRY };
  * Copy windows and the 22-bit version (docs/format.md, "Read protocol").
  *
  * A copy of a slot is accepted when its control word read the same before
- * and after the relaxed loads of the slot's four words. The version in the
- * word is only 22 bits: a writer that took the slot through exactly 2^22
- * transitions (or a multiple) between our two loads would leave the word
- * equal while we copied a mix of records. Every transition costs the writer
- * a lock-prefixed read-modify-write of the word or a whole recording call,
- * so 2^22 of them on one slot take at least ~20 ms. Every copy the reader
- * accepts is therefore made within TTSHM_COPY_WINDOW_NS (2 ms, wait.h) of
- * CLOCK_MONOTONIC: a scan times chunks of SCAN_CHUNK slots (one clock pair
- * per chunk, taken only where a slot was copied) and redoes a chunk that
- * took longer, timing each slot's copy on its own; a lookup times its whole
- * probe (the second clock read only where it copied a slot) and probes
- * again if it took longer. A copy slower than the window (the reader
- * preempted in the middle) is retried like a changed slot.
+ * and after the relaxed loads of the slot's four words, and the coarse clock
+ * did not tick meanwhile (the version is 22 bits: wait.h, reader_tick). A
+ * scan reads the clock around chunks of SCAN_CHUNK slots (only where a slot
+ * was copied) and redoes a chunk during which it ticked, reading it around
+ * each slot's copy; a lookup reads it around its whole probe and probes
+ * again if it ticked. A copy the clock ticked during (the reader preempted
+ * in the middle, or a tick boundary) is retried like a changed slot.
  */
 
 /* One attempt at copying slot i of t, whose control word read c1 (LIVE or
@@ -775,7 +769,7 @@ static inline enum slot_read ctl_class(uint32_t c)
 /* Copies slot i of table t out, validated; never returns a torn or forged
  * entry. A slot being written (BUSY) or changing is read again: SLOT_TRIES
  * times at once, then while its writer lives, within the bounds of wait.h.
- * timed: each copy must fit TTSHM_COPY_WINDOW_NS, else it is read again. */
+ * timed: a copy during which the coarse clock ticked is read again. */
 static enum slot_read read_slot(const struct mapped_table *t, uint64_t i, struct ttshm_entry *e,
                                 struct slot_wait *w, bool timed)
 {
@@ -783,12 +777,12 @@ static enum slot_read read_slot(const struct mapped_table *t, uint64_t i, struct
     for (int n = 0;; n++) {
         if (n >= SLOT_TRIES && !slot_wait_more(w, &since))
             return SLOT_SKIPPED;
-        uint64_t t0 = timed ? reader_now_ns() : 0;
+        uint64_t t0 = timed ? reader_tick() : 0;
         uint32_t c1 = ld32_acq(&t->ctl[i]);
         enum slot_read rd = ctl_class(c1);
         if (rd == SLOT_LIVE)
             rd = copy_slot(t, i, c1, e);
-        if (rd == SLOT_LIVE && timed && reader_now_ns() - t0 > TTSHM_COPY_WINDOW_NS)
+        if (rd == SLOT_LIVE && timed && reader_tick() != t0)
             rd = SLOT_RETRY; /* preempted mid-copy: the version may have wrapped */
         if (rd != SLOT_RETRY)
             return rd;
@@ -856,7 +850,7 @@ static size_t scan_chunk(const struct mapped_table *t, uint64_t from, uint64_t t
             if (*t0 == 0) {
                 /* The chunk's first copy: its window begins at a load of
                  * the word after the clock is read. */
-                *t0 = reader_now_ns();
+                *t0 = reader_tick();
                 c = ld32_acq(&t->ctl[i]);
                 rd = ctl_class(c);
                 if (rd == SLOT_NONE)
@@ -886,7 +880,7 @@ static int scan_table(struct ttshm_reader *r, const struct mapped_table *t, stru
         bool direct = k->fn == NULL && k->cap - k->n >= SCAN_CHUNK;
         struct ttshm_entry *v = direct ? k->v + k->n : local;
         size_t n = scan_chunk(t, from, to, v, w, false, &sk, &t0);
-        if (t0 != 0 && reader_now_ns() - t0 > TTSHM_COPY_WINDOW_NS) {
+        if (t0 != 0 && reader_tick() != t0) {
             /* The chunk's copies are not known to fit the window: again,
              * each copy timed on its own. */
             sk = 0;
@@ -1129,11 +1123,11 @@ static int lookup_call(struct ttshm_reader *r, void *arg)
         /* The clock is read before the probe's first load (a clock read
          * between a control word and its slot would serialize the two
          * cache misses), and after it only if a slot was copied. */
-        uint64_t t0 = reader_now_ns();
+        uint64_t t0 = reader_tick();
         bool copied = false;
         bool found = probe_table(&r->old, device, type, address, owner, hash, out, &w, &copied) ||
                      probe_table(&r->cur, device, type, address, owner, hash, out, &w, &copied);
-        if (copied && reader_now_ns() - t0 > TTSHM_COPY_WINDOW_NS)
+        if (copied && reader_tick() != t0)
             continue; /* a copy may be older than the version's wrap: probe again */
         if (seq_unchanged(r, id.seq))
             return found ? 0 : -TTSHM_E_NOTFOUND;

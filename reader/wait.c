@@ -3,12 +3,24 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <time.h>
 
 uint64_t reader_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t reader_tick(void)
+{
+    struct timespec ts;
+    /* Ordered with the loads of the control words around it, also where
+     * loads may pass each other (a no-op on x86). */
+    atomic_thread_fence(memory_order_acquire);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    atomic_thread_fence(memory_order_acquire);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 

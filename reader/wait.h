@@ -20,13 +20,19 @@
 #define TTSHM_SLOT_WAIT_NS (200 * 1000000ull)
 #define TTSHM_CALL_WAIT_NS (500 * 1000000ull)
 
-/* Longest copy of a slot the reader accepts, from the clock read before its
- * first load of the control word to the clock read after its second. The
- * word's version is 22 bits: a writer needs at least ~20 ms for 2^22
- * changes of one slot (each is a lock-prefixed read-modify-write or a whole
- * recording call), so a copy within 2 ms that saw one version twice cannot
- * have seen it wrap (reader.c, copy_slot). */
-#define TTSHM_COPY_WINDOW_NS (2 * 1000000ull)
+/* The copy guard. A slot's control word carries a 22-bit version: a writer
+ * that took the slot through exactly 2^22 changes (or a multiple) between a
+ * reader's two loads of the word would leave it equal while the reader
+ * copied a mix of records. Each change costs the writer a lock-prefixed
+ * read-modify-write of the word or a whole recording call, and the changes
+ * of one slot are serialised on its cache line: 2^22 of them take at least
+ * ~20 ms. A copy is accepted only if CLOCK_MONOTONIC_COARSE read the same
+ * before its first load of the word and after its second: that clock moves
+ * on at every tick (1 to 10 ms, whatever the kernel's HZ) while any CPU
+ * runs, so the copy took less than one tick. (Reading the coarse clock
+ * costs a few loads; CLOCK_MONOTONIC's ordered TSC read would serialise
+ * the reader's cache misses.) */
+uint64_t reader_tick(void); /* CLOCK_MONOTONIC_COARSE, in ns */
 
 uint64_t reader_now_ns(void); /* CLOCK_MONOTONIC */
 

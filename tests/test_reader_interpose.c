@@ -11,10 +11,9 @@
  *    after the header budget of docs/format.md section 6. Time is virtual:
  *    nanosleep adds to a clock offset and returns at once, so the bound is
  *    checked on the time the reader chose to wait, not on the machine's speed.
- *  - the copy window (wait.h, TTSHM_COPY_WINDOW_NS): a reader whose
- *    CLOCK_MONOTONIC moves on by more than the window between two reads
- *    (as if preempted mid-copy) accepts no copy, as the 22-bit slot version
- *    may have wrapped meanwhile.
+ *  - the copy guard (wait.h, reader_tick): a reader whose coarse clock
+ *    ticks between any two reads (as if preempted mid-copy) accepts no
+ *    copy, as the 22-bit slot version may have wrapped meanwhile.
  */
 #include "test_core_util.h"
 
@@ -39,8 +38,8 @@
 
 static void (*on_getlk)(void); /* run once, inside the next F_OFD_GETLK */
 static atomic_bool virtual_time;
-static _Atomic uint64_t slept_ns;      /* virtual time the process chose to sleep */
-static _Atomic uint64_t clock_step_ns; /* virtual time that passes at each CLOCK_MONOTONIC read */
+static _Atomic uint64_t slept_ns;     /* virtual time the process chose to sleep */
+static _Atomic uint64_t tick_step_ns; /* virtual time that passes at each coarse clock read */
 
 int fcntl(int fd, int cmd, ...)
 {
@@ -60,8 +59,8 @@ int clock_gettime(clockid_t clk, struct timespec *ts)
 {
     int rc = (int)syscall(SYS_clock_gettime, clk, ts);
     if (rc == 0 && atomic_load(&virtual_time)) {
-        if (clk == CLOCK_MONOTONIC)
-            atomic_fetch_add(&slept_ns, atomic_load(&clock_step_ns));
+        if (clk == CLOCK_MONOTONIC_COARSE)
+            atomic_fetch_add(&slept_ns, atomic_load(&tick_step_ns));
         uint64_t ns =
             (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec + atomic_load(&slept_ns);
         ts->tv_sec = (time_t)(ns / 1000000000ull);
@@ -232,13 +231,13 @@ static void window_calls(ttshm_reader *r, uint64_t step_ns, int *snap, size_t *n
                          int *lookup)
 {
     struct ttshm_entry *v = NULL, e;
-    atomic_store(&clock_step_ns, step_ns);
+    atomic_store(&tick_step_ns, step_ns);
     atomic_store(&virtual_time, true);
     *snap = ttshm_reader_snapshot(r, &v, n);
     *skipped = ttshm_reader_skipped(r);
     *lookup = ttshm_reader_lookup(r, 1, TTSHM_L1, 0x10000 * 7, &e);
     atomic_store(&virtual_time, false);
-    atomic_store(&clock_step_ns, 0);
+    atomic_store(&tick_step_ns, 0);
     free(v);
 }
 
@@ -259,18 +258,17 @@ static void test_copy_window(void)
     int snap, lookup;
     size_t n;
     uint64_t skipped;
-    /* A clock that moves well within the window: every copy fits. */
-    window_calls(r, TTSHM_COPY_WINDOW_NS / 64, &snap, &n, &skipped, &lookup);
+    /* A coarse clock that does not tick: every copy holds. */
+    window_calls(r, 0, &snap, &n, &skipped, &lookup);
     if (snap != 0 || n != K_WINDOW || skipped != 0 || lookup != 0)
-        TTSHM_TEST_FAILF("clock within the copy window: snapshot %d, %zu of %d entries, %llu "
-                         "skipped, lookup %d",
-                         snap, n, K_WINDOW, (unsigned long long)skipped, lookup);
-    /* Past the window between any two reads: no copy may be accepted. The
+        TTSHM_TEST_FAILF("no tick: snapshot %d, %zu of %d entries, %llu skipped, lookup %d", snap,
+                         n, K_WINDOW, (unsigned long long)skipped, lookup);
+    /* A tick (1 ms) between any two reads: no copy may be accepted. The
      * slots are retried as if they changed, then skipped and counted; the
      * lookup probes again until its attempts run out. */
-    window_calls(r, TTSHM_COPY_WINDOW_NS + 1000, &snap, &n, &skipped, &lookup);
+    window_calls(r, 1000000, &snap, &n, &skipped, &lookup);
     if (snap != 0 || n != 0 || skipped != K_WINDOW || lookup != -TTSHM_E_BUSY)
-        TTSHM_TEST_FAILF("clock past the copy window: snapshot %d, %zu entries (0 expected), "
+        TTSHM_TEST_FAILF("a tick at every read: snapshot %d, %zu entries (0 expected), "
                          "%llu skipped, lookup %d",
                          snap, n, (unsigned long long)skipped, lookup);
     ttshm_reader_close(r);
