@@ -64,6 +64,10 @@ struct ttshm_reader {
     struct ttshm_entry *pending; /* a snapshot's array, freed if a load faults */
     struct keyset keys;          /* entries already listed, kept between calls */
     bool in_call;                /* a call runs (foreach's callback must not use r) */
+    /* The peak this reader reported per device x type, for the session of
+     * peak_instance: a reported peak never goes down (see ttshm_reader_stats). */
+    uint64_t peak_instance;
+    uint64_t peak_seen[TTSHM_MAX_DEVICES][TTSHM_MEM_TYPE_COUNT];
 };
 
 /* A consistent copy of the header fields that change under seq. */
@@ -650,6 +654,10 @@ static int stats_call(struct ttshm_reader *r, void *arg)
             break;
         st->generation = id.generation;
         st->device_count = 0;
+        if (r->peak_instance != id.instance_id) {
+            memset(r->peak_seen, 0, sizeof r->peak_seen); /* another session's peaks */
+            r->peak_instance = id.instance_id;
+        }
         for (unsigned d = 0; d < TTSHM_MAX_DEVICES; d++)
             for (unsigned t = 0; t < TTSHM_MEM_TYPE_COUNT; t++) {
                 const struct ttshm_counter_block *c = &r->hdr->counters[d][t];
@@ -670,8 +678,15 @@ static int stats_call(struct ttshm_reader *r, void *arg)
                 o->bulk_freed = ld(&c->bulk_freed);
                 if (o->bulk_freed > o->frees)
                     o->bulk_freed = o->frees;
+                /* At least the live bytes reported with it, which the skew
+                 * between the loads of frees and allocs can put a few
+                 * allocs above the stored peak; and never below a peak
+                 * this reader reported before. */
                 if (o->peak_bytes < o->live_bytes)
                     o->peak_bytes = o->live_bytes;
+                if (o->peak_bytes < r->peak_seen[d][t])
+                    o->peak_bytes = r->peak_seen[d][t];
+                r->peak_seen[d][t] = o->peak_bytes;
                 if (o->allocs || o->unknown_frees || o->dropped || o->capacity_bytes)
                     st->device_count = d + 1;
             }

@@ -118,7 +118,9 @@ struct ttshm_status {
 
 TTSHM_API int ttshm_reader_status(ttshm_reader *r, struct ttshm_status *st);
 
-/* Counters of one device x type. live_* are derived and never negative. */
+/* Counters of one device x type. live_* are derived and never negative;
+ * peak_bytes is at least live_bytes, and never lower than a peak the same
+ * reader reported earlier in the same writer session. */
 struct ttshm_counters {
     uint64_t live_bytes, live_count, peak_bytes;
     uint64_t allocs, frees, alloc_bytes;
