@@ -27,7 +27,7 @@ from .types import (
 )
 from .writer import Writer
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def load():
