@@ -99,6 +99,9 @@ struct design_result {
     /* checks: after the timed phase (steady state) and after the drain (empty) */
     struct design_check expect_steady, seen_steady, expect_empty, seen_empty;
     int check_ok;
+    /* ttshm: shared memory per live entry at the end of each timed
+     * repetition (a rebuild may be running then: two tables) */
+    struct summary steady_bytes_per_entry;
 };
 
 struct scaling_point {

@@ -69,7 +69,8 @@ static int run_one(const struct design_ops *d, const struct bench_config *cfg,
     size_t batch = cfg->batch ? cfg->batch : 1000;
     size_t nbatches = (st->n_timed + batch - 1) / batch;
     double *samples = malloc((nbatches * reps + 1) * sizeof *samples);
-    double e2e[BENCH_MAX_REPS], reps_copy[BENCH_MAX_REPS];
+    double e2e[BENCH_MAX_REPS], reps_copy[BENCH_MAX_REPS], footprint[BENCH_MAX_REPS];
+    size_t nfootprint = 0;
     uint64_t tc0 = 0, tb0 = 0, tc1 = 0, tb1 = 0;
     pid_t before[256]; /* threads that are not the design's */
     size_t nbefore = bench_thread_ids(before, sizeof before / sizeof before[0]);
@@ -123,6 +124,13 @@ static int run_one(const struct design_ops *d, const struct bench_config *cfg,
             r->rep_ns_event[rep - 1] = (double)(t_end - t_start) / (double)st->n_timed;
             r->rep_cpu_ns_event[rep - 1] = (double)(cpu_end - cpu_start) / (double)st->n_timed;
         }
+        if (rep > 0 && d->check != NULL) {
+            /* The footprint the churn left, at the end of every repetition. */
+            struct design_check seen;
+            memset(&seen, 0, sizeof seen);
+            if (d->check(state, &seen) == 0 && seen.shm_bytes && seen.live_count)
+                footprint[nfootprint++] = (double)seen.shm_bytes / (double)seen.live_count;
+        }
         if (rep > 0 && r->has_tables) {
             if (d->tables(state, &tc1, &tb1) != 0) {
                 r->has_tables = 0;
@@ -156,6 +164,7 @@ static int run_one(const struct design_ops *d, const struct bench_config *cfg,
     d->close(state);
     r->check_ok = check_equal(&r->expect_steady, &r->seen_steady) &&
                   check_equal(&r->expect_empty, &r->seen_empty);
+    bench_summarize(footprint, nfootprint, &r->steady_bytes_per_entry);
     bench_summarize(samples, ns, &r->batch_ns);
     memcpy(reps_copy, r->rep_ns_event, reps * sizeof(double));
     bench_summarize(reps_copy, reps, &r->ns_event);
