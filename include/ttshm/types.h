@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define TTSHM_VERSION_STRING "0.2.0"
+#define TTSHM_VERSION_STRING "0.3.0"
 
 /* Symbols exported by the shared libraries. */
 #if defined(__GNUC__)
