@@ -31,6 +31,7 @@
 #define SNAPSHOT_TRIES    8   /* whole-scan retries when the tables change under us */
 #define SLOT_TRIES        64  /* per-slot spinning retries before waiting (wait.h) */
 #define SCAN_CHUNK        256 /* slots a scan copies within one tick of the coarse clock */
+#define SCAN_GROUP        32  /* slots whose control words a scan reads into one mask */
 #define MAX_HEADER_OBJECT (64u << 20)
 /* read_identity: seq stayed odd and no process holds the writer's lock: the
  * writer died mid-update; the fields were copied anyway (nothing changes them). */
@@ -849,37 +850,56 @@ static int sink_put(struct ttshm_reader *r, struct sink *k, const struct ttshm_e
  * timed: each copy is timed on its own (read_slot); else *t0 is set (once
  * a slot is copied) to the clock before the chunk's first copy, and the
  * caller times the whole chunk from it. */
+/* One slot of scan_chunk whose control word was neither EMPTY nor TOMB:
+ * into v[*n] if live. */
+static inline void scan_slot(const struct mapped_table *t, uint64_t i, struct ttshm_entry *v,
+                             size_t *n, struct slot_wait *w, bool timed, uint64_t *skipped,
+                             uint64_t *t0)
+{
+    uint32_t c = ld32_acq(&t->ctl[i]);
+    enum slot_read rd = ctl_class(c);
+    if (rd == SLOT_NONE)
+        return;
+    if (timed)
+        rd = read_slot(t, i, &v[*n], w, true);
+    else {
+        if (*t0 == 0) {
+            /* The chunk's first copy: its window begins at a load of the
+             * word after the clock is read. */
+            *t0 = reader_tick();
+            c = ld32_acq(&t->ctl[i]);
+            rd = ctl_class(c);
+            if (rd == SLOT_NONE)
+                return;
+        }
+        if (rd == SLOT_LIVE)
+            rd = copy_slot(t, i, c, &v[*n]);
+        if (rd == SLOT_RETRY)
+            rd = read_slot(t, i, &v[*n], w, false);
+    }
+    if (rd == SLOT_SKIPPED)
+        (*skipped)++;
+    else if (rd == SLOT_LIVE)
+        (*n)++;
+}
+
 static size_t scan_chunk(const struct mapped_table *t, uint64_t from, uint64_t to,
                          struct ttshm_entry *v, struct slot_wait *w, bool timed, uint64_t *skipped,
                          uint64_t *t0)
 {
     size_t n = 0;
-    for (uint64_t i = from; i < to; i++) {
-        uint32_t c = ld32_acq(&t->ctl[i]);
-        enum slot_read rd = ctl_class(c);
-        if (rd == SLOT_NONE)
-            continue;
-        if (timed)
-            rd = read_slot(t, i, &v[n], w, true);
-        else {
-            if (*t0 == 0) {
-                /* The chunk's first copy: its window begins at a load of
-                 * the word after the clock is read. */
-                *t0 = reader_tick();
-                c = ld32_acq(&t->ctl[i]);
-                rd = ctl_class(c);
-                if (rd == SLOT_NONE)
-                    continue;
-            }
-            if (rd == SLOT_LIVE)
-                rd = copy_slot(t, i, c, &v[n]);
-            if (rd == SLOT_RETRY)
-                rd = read_slot(t, i, &v[n], w, false);
+    for (uint64_t g = from; g < to; g += SCAN_GROUP) {
+        /* A mask of the group's slots that are neither EMPTY nor TOMB, made
+         * without a branch per slot (in a half-full table that branch is a
+         * coin toss the CPU keeps losing); then from one set bit to the next. */
+        unsigned len = to - g < SCAN_GROUP ? (unsigned)(to - g) : SCAN_GROUP;
+        uint32_t occupied = 0;
+        for (unsigned j = 0; j < len; j++) {
+            unsigned st = TTSHM_CTL_STATE(ld32_acq(&t->ctl[g + j]));
+            occupied |= (uint32_t)((st != TTSHM_SLOT_EMPTY) & (st != TTSHM_SLOT_TOMB)) << j;
         }
-        if (rd == SLOT_SKIPPED)
-            (*skipped)++;
-        else if (rd == SLOT_LIVE)
-            n++;
+        for (; occupied != 0; occupied &= occupied - 1)
+            scan_slot(t, g + (unsigned)__builtin_ctz(occupied), v, &n, w, timed, skipped, t0);
     }
     return n;
 }
