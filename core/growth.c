@@ -110,7 +110,16 @@ static bool move_chunk(struct ttshm_view *v, struct ttshm_header *h, uint64_t id
     uint64_t first = idx * TTSHM_MIGRATE_CHUNK, claimed = 0;
     uint64_t end =
         first + TTSHM_MIGRATE_CHUNK < from->nslots ? first + TTSHM_MIGRATE_CHUNK : from->nslots;
+    /* The chunk's slots with a record to move (LIVE, or BUSY: about to be),
+     * as a mask made without a branch per slot; then one move per set bit. */
+    _Static_assert(TTSHM_MIGRATE_CHUNK <= 64, "a chunk fits the mask");
+    uint64_t to_move = 0;
     for (uint64_t i = first; i < end; i++) {
+        unsigned st = TTSHM_CTL_STATE(atomic_load_explicit(&from->ctl[i], memory_order_relaxed));
+        to_move |= (uint64_t)((st == TTSHM_SLOT_LIVE) | (st == TTSHM_SLOT_BUSY)) << (i - first);
+    }
+    for (; to_move != 0; to_move &= to_move - 1) {
+        uint64_t i = first + (unsigned)__builtin_ctzll(to_move);
         struct ttshm_move_out out = {0, 0, false};
         if (ttshm_slot_move(from, i, v->cur, false, NULL, &out) == TTSHM_MOVE_FULL)
             ttshm_slot_drop(from, i, h);
