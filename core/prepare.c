@@ -200,10 +200,13 @@ void ttshm_preparer_note_trend(struct ttshm_writer *w, struct ttshm_table *cur, 
     if (atomic_load_explicit(&cur->trend_used, memory_order_relaxed) != 0)
         return;
     uint64_t bytes, live = ttshm_live_total(w->hdr, &bytes);
+    /* The live count first, published by the used count (release): a
+     * projection that sees the used count sees a live count of about the
+     * same moment (a thread racing this one may store its own, as good). */
+    atomic_store_explicit(&cur->trend_live, live, memory_order_relaxed);
     uint64_t unset = 0;
-    if (atomic_compare_exchange_strong_explicit(&cur->trend_used, &unset, used,
-                                                memory_order_relaxed, memory_order_relaxed))
-        atomic_store_explicit(&cur->trend_live, live, memory_order_relaxed);
+    atomic_compare_exchange_strong_explicit(&cur->trend_used, &unset, used, memory_order_release,
+                                            memory_order_relaxed);
 }
 
 /* The live records cur will hold when its used slots reach the growth
@@ -240,7 +243,7 @@ static uint64_t projected_live(struct ttshm_writer *w, const struct ttshm_table 
     uint64_t bytes, live = ttshm_live_total(w->hdr, &bytes);
     uint64_t used = ttshm_used_total(cur);
     uint64_t p = projected_from(cur, live, used, cur->start_live, cur->start_live);
-    uint64_t trend_used = atomic_load_explicit(&cur->trend_used, memory_order_relaxed);
+    uint64_t trend_used = atomic_load_explicit(&cur->trend_used, memory_order_acquire);
     if (trend_used != 0) {
         uint64_t trend_live = atomic_load_explicit(&cur->trend_live, memory_order_relaxed);
         uint64_t q = projected_from(cur, live, used, trend_live, trend_used);
