@@ -70,6 +70,14 @@ static void seg_name(char *buf, size_t len, const char *reg)
     snprintf(buf, len, "ttshm.%s.0", reg);
 }
 
+/* A reader of the segment in slot 0 of reg. */
+static int open_reader(const char *reg, ttshm_reader **r)
+{
+    char seg[96];
+    seg_name(seg, sizeof seg, reg);
+    return ttshm_reader_open(seg, r);
+}
+
 /* Maps the header object read-write (the tests play the hostile writer). */
 static struct ttshm_header *map_header(const char *reg, int *fd_out)
 {
@@ -140,10 +148,8 @@ static int truncate_at_first(const struct ttshm_entry *e, void *ctx)
 static int sigbus_table_child(void *arg, char *msg, size_t len)
 {
     const char *reg = arg;
-    char seg[96];
-    seg_name(seg, sizeof seg, reg);
     ttshm_reader *r;
-    int rc = ttshm_reader_open(seg, &r);
+    int rc = open_reader(reg, &r);
     CHECK(rc == 0, "open: %s", ttshm_strerror(rc));
     struct ttshm_status st = {.struct_size = sizeof st};
     CHECK(ttshm_reader_status(r, &st) == 0, "status");
@@ -167,10 +173,9 @@ static int sigbus_table_child(void *arg, char *msg, size_t len)
 static int sigbus_lookup_child(void *arg, char *msg, size_t len)
 {
     const char *reg = arg;
-    char seg[96], path[256];
-    seg_name(seg, sizeof seg, reg);
+    char path[256];
     ttshm_reader *r;
-    int rc = ttshm_reader_open(seg, &r);
+    int rc = open_reader(reg, &r);
     CHECK(rc == 0, "open: %s", ttshm_strerror(rc));
     struct ttshm_entry e;
     CHECK(ttshm_reader_lookup(r, 0, TTSHM_DRAM, addr_of(3), &e) == 0, "lookup");
@@ -182,8 +187,8 @@ static int sigbus_lookup_child(void *arg, char *msg, size_t len)
     return 0;
 }
 
-/* CBs are checked against the header's CB epochs: truncating the header
- * while CBs are listed faults on the header mapping. */
+/* A scan ends on the header's seq: truncating the header while entries are
+ * listed faults on the header mapping. */
 static int sigbus_header_child(void *arg, char *msg, size_t len)
 {
     const char *reg = arg;
@@ -235,10 +240,8 @@ static int chain_child(void *arg, char *msg, size_t len)
     struct sigaction sa = {.sa_sigaction = host_handler, .sa_flags = SA_SIGINFO};
     sigemptyset(&sa.sa_mask);
     CHECK(sigaction(SIGBUS, &sa, NULL) == 0, "sigaction");
-    char seg[96];
-    seg_name(seg, sizeof seg, reg);
     ttshm_reader *r;
-    CHECK(ttshm_reader_open(seg, &r) == 0, "open");
+    CHECK(open_reader(reg, &r) == 0, "open");
     if (sigsetjmp(host_env, 1) == 0)
         own_fault();
     CHECK(host_handler_ran == 1, "the host's handler did not get its own fault (%d)",
@@ -275,10 +278,8 @@ static void test_sigbus_truncated_under_reader(void)
     pid_t pid = fork();
     if (pid == 0) {
         alarm(30);
-        char seg[96];
-        seg_name(seg, sizeof seg, reg);
         ttshm_reader *r;
-        if (ttshm_reader_open(seg, &r) != 0)
+        if (open_reader(reg, &r) != 0)
             _exit(2);
         own_fault();
         _exit(0);
@@ -382,12 +383,11 @@ static int sparse_table_child(void *arg, char *msg, size_t len)
     ttshm_test_registry(reg, "sparse");
     make_segment(reg, 100, 0, false);
     CHECK(make_sparse_table(reg, 1u << 21) == 0, "making a sparse table: %s", strerror(errno));
-    char path[256], seg[96];
+    char path[256];
     table_path(path, sizeof path, reg, cur_epoch(reg));
-    seg_name(seg, sizeof seg, reg);
     uint64_t before = blocks_of(path);
     ttshm_reader *r;
-    int rc = ttshm_reader_open(seg, &r);
+    int rc = open_reader(reg, &r);
     if (rc == 0) {
         struct ttshm_entry *v = NULL;
         size_t n = 0;
@@ -436,14 +436,13 @@ static int sparse_header_child(void *arg, char *msg, size_t len)
 static int huge_table_child(void *arg, char *msg, size_t len)
 {
     (void)arg;
-    char reg[48], seg[96];
+    char reg[48];
     ttshm_test_registry(reg, "huge");
     make_segment(reg, 10, 0, false);
     CHECK(make_sparse_table(reg, TTSHM_MAX_TABLE) == 0, "a sparse 2^30-slot table: %s",
           strerror(errno));
-    seg_name(seg, sizeof seg, reg);
     ttshm_reader *r;
-    int rc = ttshm_reader_open(seg, &r);
+    int rc = open_reader(reg, &r);
     if (rc == 0)
         ttshm_reader_close(r);
     CHECK(rc == -TTSHM_E_CORRUPT, "a sparse 2^30-slot table: %s", ttshm_strerror(rc));
@@ -515,13 +514,12 @@ static _Atomic uint32_t *make_busy(const char *reg, int k, void **map, size_t *m
 static int busy_live_child(void *arg, char *msg, size_t len)
 {
     (void)arg;
-    char reg[48], seg[96];
+    char reg[48];
     ttshm_test_registry(reg, "busy");
     ttshm_writer *w = make_segment(reg, N, 0, true); /* alive: holds the lock */
     CHECK(w != NULL, "writer");
-    seg_name(seg, sizeof seg, reg);
     ttshm_reader *r;
-    CHECK(ttshm_reader_open(seg, &r) == 0, "open");
+    CHECK(open_reader(reg, &r) == 0, "open");
     void *map;
     size_t maplen;
     struct busy_ctx b = {.delay_ms = 30};
@@ -674,13 +672,12 @@ static int make_migration(const char *reg)
 static int migration_child(void *arg, char *msg, size_t len)
 {
     (void)arg;
-    char reg[48], seg[96];
+    char reg[48];
     ttshm_test_registry(reg, "migr");
     make_segment(reg, 100, 30, false);
     CHECK(make_migration(reg) == 0, "forging a migration");
-    seg_name(seg, sizeof seg, reg);
     ttshm_reader *r;
-    CHECK(ttshm_reader_open(seg, &r) == 0, "open");
+    CHECK(open_reader(reg, &r) == 0, "open");
     struct ttshm_entry *v = NULL;
     size_t n = 0;
     int rc = ttshm_reader_snapshot(r, &v, &n);
@@ -790,12 +787,11 @@ static void test_owners(void)
 static int into_child(void *arg, char *msg, size_t len)
 {
     (void)arg;
-    char reg[48], seg[96];
+    char reg[48];
     ttshm_test_registry(reg, "into");
     make_segment(reg, N, 0, false);
-    seg_name(seg, sizeof seg, reg);
     ttshm_reader *r;
-    CHECK(ttshm_reader_open(seg, &r) == 0, "open");
+    CHECK(open_reader(reg, &r) == 0, "open");
     struct ttshm_entry *buf = calloc(N, sizeof *buf), *v = NULL;
     size_t n = 0, m = 0;
     int rc = ttshm_reader_snapshot_into(r, buf, N / 2, &n);
@@ -845,14 +841,13 @@ static int grow_then_count(const struct ttshm_entry *e, void *arg)
 static int switch_child(void *arg, char *msg, size_t len)
 {
     (void)arg;
-    char reg[48], seg[96];
+    char reg[48];
     ttshm_test_registry(reg, "switch");
     struct switch_ctx *c = calloc(1, sizeof *c);
     c->w = make_segment(reg, N, 0, true);
     CHECK(c->w != NULL, "writer");
-    seg_name(seg, sizeof seg, reg);
     ttshm_reader *r;
-    CHECK(ttshm_reader_open(seg, &r) == 0, "open");
+    CHECK(open_reader(reg, &r) == 0, "open");
     struct ttshm_status st = {.struct_size = sizeof st};
     CHECK(ttshm_reader_status(r, &st) == 0, "status");
     uint64_t slots_before = st.table_slots;
